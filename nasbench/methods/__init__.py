@@ -1,0 +1,31 @@
+"""Search methods by name. Each is a `Search` subclass in a file of its own, imported on demand
+(`get_method`), so one method's dependencies never slow or break another's."""
+from __future__ import annotations
+
+import importlib
+
+from nasbench.methods.base import (ConfigError, NonFiniteLoss, RunResult, Search, SearchConfig,
+                                   make_config, parse_setting, resolve_device)
+
+
+class UnknownMethod(ValueError):
+    """A method name that is not registered."""
+
+
+# name -> ("module:Class", one-line description)
+METHODS: dict[str, tuple[str, str]] = {
+    "random": ("nasbench.methods.random_ws:RandomSearchWS",
+               "random search with weight sharing (Li & Talwalkar 2019)"),
+}
+
+
+def get_method(name: str) -> type[Search]:
+    """The Search subclass registered as `name`."""
+    if name not in METHODS:
+        raise UnknownMethod(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
+    module, _, cls = METHODS[name][0].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+__all__ = ["METHODS", "UnknownMethod", "get_method", "Search", "SearchConfig", "RunResult",
+           "ConfigError", "NonFiniteLoss", "make_config", "parse_setting", "resolve_device"]

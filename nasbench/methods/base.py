@@ -1,0 +1,400 @@
+"""The plumbing every search method shares, so a method file holds only its algorithm.
+
+A method subclasses `Search` and writes three hooks, in the paper's words:
+
+    setup()            build the supernet, the optimisers (and `self.track(...)` them)
+    train_epoch(epoch) one epoch of the search: sample, update, `self.log_*` what happened
+    finish()           derive / select the architecture to return (sets `self.best`)
+
+`Search.run()` does the rest: device choice, seeding, the event log (`run_start` ... `run_end`),
+the progress bar, checkpoints at epoch ends and resume, Ctrl-C ending the run as `interrupted`
+with the best architecture so far kept, a non-finite loss ending it as `failed` with a clear
+message, and callbacks (widgets) that receive every event.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from nasbench import data as datasets
+from nasbench.events import Consumer, Event, Recorder, make_event, read_events
+from nasbench.spaces import Choices, Space, get_space
+
+
+class ConfigError(ValueError):
+    """A setting that does not exist or has a bad value."""
+
+
+class NonFiniteLoss(FloatingPointError):
+    """The loss became NaN or infinite; the run ends as `failed`."""
+
+
+# -- configuration --------------------------------------------------------------------------
+@dataclass
+class SearchConfig:
+    """Settings every method has. Field defaults are the paper's; `PRESETS["cpu"]` scales them
+    down for a 2-core laptop, and `NOTES["cpu"]` says what it scaled."""
+
+    epochs: int = 50
+    steps: int | None = None          # stop after this many weight steps (overrides epochs)
+    batch_size: int = 64
+    n_train: int | None = None        # images for search (train + valid halves); None: all
+    C: int = 16                       # channels of the first stage
+    layers: int = 8                   # cells (or searchable layers) in the network
+
+    PRESETS: ClassVar[dict[str, dict]] = {"paper": {}, "cpu": {"epochs": 10, "C": 8, "layers": 3}}
+    NOTES: ClassVar[dict[str, str]] = {"paper": "the paper's settings",
+                                       "cpu": "fewer epochs, C=8, 3 cells"}
+
+    def validate(self) -> None:
+        """Raise ConfigError for values no run can use."""
+        for name in ("epochs", "batch_size", "C", "layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.steps is not None and (not isinstance(self.steps, int) or self.steps <= 0):
+            raise ConfigError(f"steps must be a positive integer, got {self.steps!r}")
+        if self.n_train is not None and self.n_train <= 1:
+            raise ConfigError(f"n_train must be at least 2, got {self.n_train!r}")
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def make_config(cls: type[SearchConfig], preset: str = "cpu", **overrides) -> SearchConfig:
+    """`cls`'s paper defaults, then the `preset`'s changes, then `overrides`."""
+    if preset not in cls.PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(cls.PRESETS)}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]!r} for {cls.__name__}; "
+                          f"known settings: {', '.join(sorted(known))}")
+    config = cls(**{**cls.PRESETS[preset], **overrides})
+    config.validate()
+    return config
+
+
+def parse_setting(cls: type[SearchConfig], key: str, text: str) -> Any:
+    """Turn the string `text` into the type of `cls.key` (for `--set key=value`)."""
+    hints = typing.get_type_hints(cls)
+    if key not in {f.name for f in dataclasses.fields(cls)}:
+        raise ConfigError(f"unknown setting {key!r} for {cls.__name__}; "
+                          f"known settings: {', '.join(sorted(f.name for f in dataclasses.fields(cls)))}")
+    kinds = [t for t in typing.get_args(hints[key]) or (hints[key],) if t is not type(None)]
+    if text.lower() in ("none", "null") and len(kinds) < len(typing.get_args(hints[key]) or (0,)):
+        return None
+    kind = kinds[0]
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1", "yes")
+        if typing.get_origin(kind) in (list, tuple):
+            return json.loads(text)
+        return kind(text)
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise ConfigError(f"setting {key!r} expects {getattr(kind, '__name__', kind)}, got {text!r}") from None
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """`auto` picks CUDA when present, else the CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device {device!r}; use auto, cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda was asked for, but PyTorch sees no CUDA GPU here")
+    return device
+
+
+@dataclass
+class RunResult:
+    method: str
+    status: str                       # completed | interrupted | failed
+    best: str | None                  # canonical architecture string
+    best_choices: list[int] | None
+    steps: int
+    wall: float
+    error: str | None = None
+    events: list[Event] = field(default_factory=list, repr=False)
+
+    def summary(self) -> dict:
+        return {"method": self.method, "status": self.status, "best": self.best,
+                "best_choices": self.best_choices, "steps": self.steps, "wall": round(self.wall, 3),
+                **({"error": self.error} if self.error else {})}
+
+
+# -- the search base ------------------------------------------------------------------------
+class Search:
+    """Base of every method (see the module docstring for the three hooks a method writes)."""
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[SearchConfig]] = SearchConfig
+    default_space: ClassVar[str] = "nb201"
+
+    def __init__(self, space: str | Space | None = None, data: str | datasets.Dataset = "digits", *,
+                 config: SearchConfig | None = None, preset: str = "cpu", seed: int = 0,
+                 device: str = "auto", out: str | os.PathLike | None = None,
+                 callbacks: Iterable[Consumer] = (), progress: bool = True, resume: bool = False,
+                 **overrides):
+        if config is None:
+            config = make_config(self.Config, preset, **overrides)
+        elif overrides:
+            config = dataclasses.replace(config, **overrides)
+            config.validate()
+        self.config = config
+        self.preset = preset
+        self.seed = int(seed)
+        self.device = resolve_device(device)
+        self.space = get_space(space or self.default_space)
+        self.data = data if isinstance(data, datasets.Dataset) else datasets.load(
+            data, n_train=config.n_train, seed=self.seed)
+        self.out = Path(out) if out is not None else None
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        self.resume = resume
+        self.events: list[Event] = []
+        self.best: Choices | None = None   # what run_end reports: keep it current
+        self.step = 0                      # weight steps done (the `step` field of events)
+        self.epoch = 0
+        self._tracked: dict[str, Any] = {}
+        self._recorder: Recorder | None = None
+        self._bar = None
+        self._t0 = 0.0
+        self._t_offset = 0.0
+        self._start_epoch = 0
+        n_batches = len(self.data.train) // config.batch_size
+        if n_batches == 0:
+            raise ConfigError(f"batch_size {config.batch_size} is larger than the training split "
+                              f"({len(self.data.train)} images)")
+        self.steps_per_epoch = n_batches
+
+    # -- the three hooks a method writes ----------------------------------------------------
+    def setup(self) -> None:
+        raise NotImplementedError
+
+    def train_epoch(self, epoch: int) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Select the architecture to return (set `self.best`). Default: keep `self.best`."""
+
+    def extra_state(self) -> dict:
+        """Plain state of the method (beyond tracked modules) for checkpoints."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    # -- helpers for method files -----------------------------------------------------------
+    def track(self, **objects) -> None:
+        """Register modules / optimisers / schedulers whose state_dict goes into checkpoints."""
+        self._tracked.update(objects)
+
+    @property
+    def total_steps(self) -> int:
+        planned = self.config.epochs * self.steps_per_epoch
+        return min(planned, self.config.steps) if self.config.steps else planned
+
+    @property
+    def out_of_steps(self) -> bool:
+        return self.step >= self.total_steps
+
+    def batches(self, split: datasets.Split | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch of shuffled training batches on the device. Each batch the loop body
+        finishes counts as one weight step; stops early once `steps` is reached."""
+        split = split if split is not None else self.data.train
+        for x, y in split.batches(self.config.batch_size, shuffle=True, generator=self.generator,
+                                  drop_last=True):
+            if self.out_of_steps:
+                return
+            yield x.to(self.device), y.to(self.device)
+            self.step += 1
+            if self._bar is not None:
+                self._bar.update(1)
+
+    def endless(self, split: datasets.Split, batch_size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches of `split` forever, reshuffled each pass (the architecture side of bilevel
+        methods; avoids `next(iter(loader))` each step)."""
+        while True:
+            for x, y in split.batches(batch_size or self.config.batch_size, shuffle=True,
+                                      generator=self.generator, drop_last=True):
+                yield x.to(self.device), y.to(self.device)
+
+    def emit(self, type: str, **fields) -> Event:
+        """Record an event and hand it to every callback."""
+        event = make_event(type, self._t_offset + time.perf_counter() - self._t0, **fields)
+        self.events.append(event)
+        if self._recorder is not None:
+            self._recorder(event)
+        for callback in self.callbacks:
+            callback(event)
+        return event
+
+    def log_step(self, phase: str, loss: float | torch.Tensor, acc: float | None = None,
+                 lr: float | None = None) -> None:
+        loss = float(loss.detach()) if torch.is_tensor(loss) else float(loss)
+        if not math.isfinite(loss):
+            raise NonFiniteLoss(f"the {phase} loss became {loss} at step {self.step} (epoch "
+                                f"{self.epoch}); lower the learning rate or check the data")
+        fields = {"acc": float(acc.detach() if torch.is_tensor(acc) else acc)} if acc is not None else {}
+        if lr is not None:
+            fields["lr"] = float(lr)
+        self.emit("step", step=self.step, epoch=self.epoch, phase=phase, loss=loss, **fields)
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"{phase} loss {loss:.3f}", refresh=False)
+
+    def log_sample(self, choices: Sequence[int], purpose: str = "train") -> None:
+        choices = [int(c) for c in choices]
+        self.emit("sample", step=self.step, choices=choices, arch=self.space.encode(choices), purpose=purpose)
+
+    def log_alpha(self, probs: Sequence[Sequence[float]] | Sequence[torch.Tensor]) -> None:
+        rows = [[round(float(p), 6) for p in row] for row in probs]
+        self.emit("alpha", step=self.step, probs=rows)
+
+    def log_genotype(self, choices: Sequence[int]) -> None:
+        choices = self.space.validate(choices)
+        self.best = choices
+        self.emit("genotype", step=self.step, arch=self.space.encode(choices), choices=list(choices))
+
+    def log_eval(self, choices: Sequence[int], score: float, metric: str, **extra) -> None:
+        choices = self.space.validate(choices)
+        self.emit("eval", arch=self.space.encode(choices), choices=list(choices), score=float(score),
+                  metric=metric, **extra)
+
+    def log_metric(self, name: str, value: float) -> None:
+        self.emit("metric", step=self.step, name=name, value=float(value))
+
+    def net_kwargs(self) -> dict:
+        """Size and data shape for `space.build` / `space.supernet`."""
+        return {"C": self.config.C, "layers": self.config.layers,
+                "num_classes": self.data.num_classes, "in_channels": self.data.shape[0]}
+
+    # -- running ----------------------------------------------------------------------------
+    def _seed_everything(self) -> None:
+        random.seed(self.seed)
+        np.random.seed(self.seed)
+        torch.manual_seed(self.seed)
+        self.rng = np.random.default_rng(self.seed)           # architecture sampling
+        self.generator = torch.Generator().manual_seed(self.seed)  # batch order
+
+    def _run_start_fields(self) -> dict:
+        return {"method": self.name, "dataset": self.data.name, "seed": self.seed,
+                "config": {**self.config.as_dict(), "preset": self.preset, "device": self.device.type,
+                           "data": self.data.info},
+                "space": self.space.describe()}
+
+    def run(self) -> RunResult:
+        """Run the search to the end (or to Ctrl-C / a failure); return what it found."""
+        self._seed_everything()
+        self._t0 = time.perf_counter()
+        status, error, crash = "completed", None, None
+        checkpoint = self._checkpoint_path()
+        resuming = self.resume and checkpoint is not None and checkpoint.exists()
+        try:
+            self.setup()
+            if resuming:
+                self._restore(checkpoint)
+            else:
+                if self.out is not None:
+                    self._recorder = Recorder(self.out / "events.jsonl")
+                self.emit("run_start", **self._run_start_fields())
+            self._bar = tqdm(total=self.total_steps, initial=self.step, desc=self.name,
+                             disable=not self.progress, unit="step", leave=False)
+            for epoch in range(self._start_epoch, self.config.epochs):
+                if self.out_of_steps:
+                    break
+                self.epoch = epoch
+                self.train_epoch(epoch)
+                self._save_checkpoint(epoch + 1)
+            self.finish()
+        except KeyboardInterrupt:
+            status = "interrupted"
+        except NonFiniteLoss as e:
+            status, error = "failed", str(e)
+        except Exception as e:  # a bug or bad input: log it as failed, then let it surface
+            status, error, crash = "failed", f"{type(e).__name__}: {e}", e
+        finally:
+            if self._bar is not None:
+                self._bar.close()
+        wall = self._t_offset + time.perf_counter() - self._t0
+        best = self.space.encode(self.best) if self.best is not None else None
+        fields = {"status": status, **({"error": error} if error else {}),
+                  **({"best": best} if best else {}), "wall": round(wall, 3)}
+        self.emit("run_end", **fields)
+        result = RunResult(self.name, status, best, list(self.best) if self.best else None,
+                           self.step, wall, error, self.events)
+        if self._recorder is not None:
+            self._recorder.close()
+            (self.out / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
+        if crash is not None:
+            raise crash
+        if error:
+            print(f"{self.name}: run failed: {error}")
+        return result
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def _checkpoint_path(self) -> Path | None:
+        return self.out / "checkpoint.pt" if self.out is not None else None
+
+    def _save_checkpoint(self, next_epoch: int) -> None:
+        path = self._checkpoint_path()
+        if path is None:
+            return
+        state = {
+            "next_epoch": next_epoch, "step": self.step, "n_events": len(self.events),
+            "elapsed": self._t_offset + time.perf_counter() - self._t0,
+            "best": self.best, "tracked": {k: v.state_dict() for k, v in self._tracked.items()},
+            "extra": self.extra_state(),
+            "rng": {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state(),
+                    "generator": self.generator.get_state(), "python": random.getstate(),
+                    "numpy_global": np.random.get_state()},
+        }
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    def _restore(self, path: Path) -> None:
+        """Continue from the last epoch end: the log is cut back to that point and the run goes
+        on exactly as if it had never stopped (same seed: same events)."""
+        state = torch.load(path, weights_only=False)
+        events = read_events(self.out / "events.jsonl")[: state["n_events"]]
+        recorded = events[0]["config"] if events else None
+        if recorded is not None and {k: v for k, v in recorded.items() if k in self.config.as_dict()} != self.config.as_dict():
+            raise ConfigError(f"{path} was written with other settings; resume with the same ones")
+        with Recorder(self.out / "events.jsonl") as rewrite:  # drop events after the checkpoint
+            for event in events:
+                rewrite(event)
+        self._recorder = Recorder(self.out / "events.jsonl", append=True)
+        self.events = events
+        for callback in self.callbacks:  # views attached to a resumed run see it from the start
+            for event in events:
+                callback(event)
+        for name, obj in self._tracked.items():
+            obj.load_state_dict(state["tracked"][name])
+        self.load_extra_state(state["extra"])
+        rng = state["rng"]
+        self.rng.bit_generator.state = rng["numpy"]
+        torch.set_rng_state(rng["torch"])
+        self.generator.set_state(rng["generator"])
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy_global"])
+        self.step, self.best = state["step"], state["best"]
+        self._start_epoch = state["next_epoch"]
+        self._t_offset = state["elapsed"]
+        self._t0 = time.perf_counter()

@@ -1,0 +1,59 @@
+"""Search spaces, by name. `get_space("nb201")`, `get_space("nb201:nodes=3")`, or a Space instance.
+
+Each entry is a factory plus a one-line description (shown by `nasbench list`). A spec may add
+keyword arguments after a colon: `name:key=value,key=value` (ints, floats and strings).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from nasbench.spaces.base import Choices, InvalidArchitecture, Space
+from nasbench.spaces.nb201 import NB201Space
+
+
+class UnknownSpace(ValueError):
+    """A space name that is not registered."""
+
+
+SPACES: dict[str, tuple[Callable[..., Space], str]] = {
+    "nb201": (lambda **kw: NB201Space(**{"nodes": 4, "name": "nb201", **kw}),
+              "NAS-Bench-201 cell: 4 nodes, 6 edges x 5 ops (15625 cells)"),
+    "nb201-small": (lambda **kw: NB201Space(**{"nodes": 3, "name": "nb201-small", **kw}),
+                    "NAS-Bench-201 cell with 3 nodes: 3 edges x 5 ops (125 cells)"),
+}
+
+
+def register_space(name: str, factory: Callable[..., Space], description: str) -> None:
+    SPACES[name] = (factory, description)
+
+
+def _parse_value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def get_space(spec: "str | Space", **kwargs) -> Space:
+    """The space named by `spec` (see module docstring); a Space instance is returned as is."""
+    if isinstance(spec, Space):
+        return spec
+    name, _, args = str(spec).partition(":")
+    if name not in SPACES:
+        raise UnknownSpace(f"unknown space {name!r}; choose one of: {', '.join(SPACES)}")
+    for item in filter(None, args.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise UnknownSpace(f"space spec {spec!r}: expected key=value after ':', got {item!r}")
+        kwargs[key] = _parse_value(value)
+    factory, _ = SPACES[name]
+    try:
+        return factory(**kwargs)
+    except TypeError as e:
+        raise UnknownSpace(f"space {name!r}: {e}") from None
+
+
+__all__ = ["Choices", "InvalidArchitecture", "Space", "NB201Space", "SPACES", "UnknownSpace",
+           "get_space", "register_space"]

@@ -1,0 +1,30 @@
+"""One decision of a supernet: its candidate ops side by side, sharing their weights across paths."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+
+class ChoiceEdge(nn.Module):
+    """Every candidate of one decision. Runs one of them (`choice`) or mixes them all (`weights`).
+
+    Single path (Random-WS, SPOS, FairNAS, ENAS): `edge(x, choice=k)` runs candidate k only, so the
+    other candidates take no part in the graph and get no gradient.
+    Mixed (DARTS): `edge(x, weights=w)` returns sum_k w_k * op_k(x), DARTS eq. (2) with
+    w = softmax(alpha).
+    """
+
+    def __init__(self, names: Sequence[str], build: Callable[[str], nn.Module]):
+        super().__init__()
+        self.names = list(names)
+        self.candidates = nn.ModuleList(build(n) for n in self.names)
+
+    def forward(self, x: torch.Tensor, choice: int | None = None,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
+        if choice is not None:
+            return self.candidates[choice](x)
+        if weights is None:
+            raise ValueError("a ChoiceEdge runs one candidate (choice=k) or mixes them (weights=w)")
+        return sum(w * op(x) for w, op in zip(weights, self.candidates))
