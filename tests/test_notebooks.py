@@ -1,0 +1,135 @@
+"""Every notebook is committed without outputs and runs top to bottom in smoke mode."""
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+CELL_TIMEOUT = 600  # seconds per cell
+KERNEL = "python3"
+SMOKE_LINE = re.compile(
+    r"""SMOKE\s*=\s*os\.environ\.get\(\s*["']NASBENCH_SMOKE["']\s*\)\s*==\s*["']1["']"""
+)
+
+
+def read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def leftovers(nb):
+    """What `git add` must not see in a notebook: outputs, execution counts, widget state."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.get("outputs"):
+            found.append(f"cell {i} has outputs")
+        if cell.get("execution_count") is not None:
+            found.append(f"cell {i} has an execution count")
+    if "widgets" in nb.metadata:
+        found.append("notebook metadata holds widget state")
+    return found
+
+
+def parameters_cells(nb):
+    return [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+
+
+def execute(nb, cwd):
+    """Run a notebook in place, in the `python3` kernel, from cwd; raises on a cell error."""
+    NotebookClient(
+        nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL, resources={"metadata": {"path": str(cwd)}}
+    ).execute()
+    return nb
+
+
+@pytest.fixture(scope="session")
+def venv_kernel(tmp_path_factory):
+    """Point the `python3` kernel at this interpreter, whatever kernels the user has installed.
+
+    JUPYTER_PATH comes before the user's and the system's kernel folders.
+    """
+    root = tmp_path_factory.mktemp("jupyter")
+    spec_dir = root / "kernels" / KERNEL
+    spec_dir.mkdir(parents=True)
+    spec = {
+        # Plain tracebacks: test logs are read as text.
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                 "--InteractiveShell.colors=nocolor"],
+        "display_name": "Python 3 (nasbench tests)",
+        "language": "python",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    with pytest.MonkeyPatch.context() as mp:
+        old = os.environ.get("JUPYTER_PATH")
+        mp.setenv("JUPYTER_PATH", os.pathsep.join(filter(None, [str(root), old])))
+        yield KERNEL
+
+
+@pytest.fixture
+def smoke(monkeypatch):
+    # The kernel inherits this process's environment.
+    monkeypatch.setenv("NASBENCH_SMOKE", "1")
+
+
+def test_tour_notebook_exists():
+    assert (NOTEBOOKS_DIR / "00_tour.ipynb").is_file()
+
+
+def test_kernel_is_this_interpreter_in_smoke_mode(venv_kernel, smoke, tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import os, sys; print(sys.prefix); print(os.getcwd()); print(os.environ['NASBENCH_SMOKE'])"
+    )]
+    execute(nb, tmp_path)
+    prefix, cwd, flag = nb.cells[0].outputs[0]["text"].split()
+    assert (prefix, Path(cwd).resolve(), flag) == (sys.prefix, tmp_path.resolve(), "1")
+
+
+def test_a_failing_cell_fails_the_run(venv_kernel, tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("raise RuntimeError('boom')")]
+    with pytest.raises(Exception, match="boom"):
+        execute(nb, tmp_path)
+
+
+def test_leftovers_are_found():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("1", execution_count=3)
+    cell.outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "1"})]
+    nb.cells = [cell, nbformat.v4.new_code_cell("2")]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {}}
+    assert leftovers(nb) == [
+        "cell 0 has outputs", "cell 0 has an execution count",
+        "notebook metadata holds widget state",
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_is_committed_without_outputs(path):
+    found = leftovers(read(path))
+    assert not found, f"strip {path.name} before committing: " + "; ".join(found)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_has_smoke_parameters_cell(path):
+    cells = parameters_cells(read(path))
+    assert cells, f"{path.name} has no cell tagged `parameters`"
+    assert any(SMOKE_LINE.search(c.source) for c in cells), (
+        f'the `parameters` cell of {path.name} must set SMOKE = os.environ.get("NASBENCH_SMOKE") == "1"'
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs_in_smoke_mode(path, venv_kernel, smoke):
+    execute(read(path), NOTEBOOKS_DIR)
