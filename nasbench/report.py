@@ -1,0 +1,62 @@
+"""A static HTML report of a run: the same figures as the live views, from the event log alone."""
+from __future__ import annotations
+
+import html
+import importlib
+import json
+import os
+from pathlib import Path
+
+from nasbench.events import read_events, validate
+
+# (view "module:Class", event types that make it worth showing)
+VIEWS: list[tuple[str, set[str]]] = [
+    ("nasbench.widgets.board:TrainingBoard", {"step", "metric"}),
+]
+
+
+def _view_class(path: str):
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """Write `run_dir/report.html` (or `out`) from `run_dir/events.jsonl`; return its path.
+    plotly.js is embedded once, so the report opens offline."""
+    run_dir = Path(run_dir)
+    events = read_events(run_dir / "events.jsonl")
+    problems = validate(events, complete=False)
+    start = events[0] if events and events[0].get("type") == "run_start" else {}
+    end = events[-1] if events and events[-1].get("type") == "run_end" else {}
+    types = {e.get("type") for e in events}
+    sections, plotlyjs = [], True
+    for path, wanted in VIEWS:
+        if types & wanted:
+            view = _view_class(path).from_events(events)
+            sections.append(f"<h2>{html.escape(type(view).__name__)}</h2>\n"
+                            + view.to_html(include_plotlyjs=plotlyjs))
+            plotlyjs = False
+    rows = {
+        "method": start.get("method"), "dataset": start.get("dataset"), "seed": start.get("seed"),
+        "space": (start.get("space") or {}).get("name"), "status": end.get("status", "unfinished"),
+        "best": end.get("best"), "wall (s)": end.get("wall"), "error": end.get("error"),
+        "events": len(events),
+    }
+    table = "".join(f"<tr><th>{html.escape(k)}</th><td><code>{html.escape(str(v))}</code></td></tr>"
+                    for k, v in rows.items() if v is not None)
+    config = html.escape(json.dumps(start.get("config", {}), indent=1))
+    warn = "".join(f"<li>{html.escape(p)}</li>" for p in problems[:10])
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>nasbench report: {html.escape(str(rows['method']))}</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:auto}} th{{text-align:left;padding-right:1em}}</style>
+</head><body>
+<h1>nasbench run: {html.escape(str(rows['method']))}</h1>
+<table>{table}</table>
+{f'<h3>Log problems</h3><ul>{warn}</ul>' if warn else ''}
+<details><summary>configuration</summary><pre>{config}</pre></details>
+{''.join(sections)}
+</body></html>
+"""
+    target = Path(out) if out is not None else run_dir / "report.html"
+    target.write_text(page, encoding="utf-8")
+    return target

@@ -1,0 +1,5 @@
+"""Live views of a search. Each consumes events only (see `base.EventView`)."""
+from nasbench.widgets.base import EventView, op_color
+from nasbench.widgets.board import TrainingBoard
+
+__all__ = ["EventView", "op_color", "TrainingBoard"]
