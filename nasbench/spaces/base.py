@@ -92,6 +92,14 @@ class Space:
         return tuple(int(rng.integers(len(o))) if rng.random() < prob else int(c)
                      for c, o in zip(self.validate(choices), self.options))
 
+    def derive(self, probs: Sequence[Sequence[float]]) -> Choices:
+        """The architecture a distribution over options points to (one row per decision).
+        Default: the most likely option of every decision. Spaces with structural rules
+        (DARTS: two inputs per node) override this."""
+        if len(probs) != len(self.decisions):
+            raise ValueError(f"{self.name}: need one row of probabilities per decision")
+        return tuple(int(np.argmax(row)) for row in probs)
+
     def graph(self) -> nx.DiGraph:
         """A drawing of the space. Default: a chain, one node per decision."""
         g = nx.DiGraph()
