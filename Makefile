@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Extra options for `jupyter lab`, e.g. LAB_ARGS="--no-browser --port 8899 --ServerApp.token=abc"
+# Extra options for `jupyter lab`, e.g. LAB_ARGS="--no-browser --port 8899 --IdentityProvider.token=abc"
 LAB_ARGS ?=
 # Extra options for pytest, e.g. PYTEST_ARGS="-k darts -x"
 PYTEST_ARGS ?=

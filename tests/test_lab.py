@@ -65,7 +65,7 @@ def test_make_lab_serves_the_notebooks(tmp_path):
     port, token = _free_port(), secrets.token_hex(16)
     lab_args = (
         f"--no-browser --ServerApp.ip=127.0.0.1 --port {port} --ServerApp.port_retries=0 "
-        f"--ServerApp.token={token}"
+        f"--IdentityProvider.token={token}"
     )
     # Not the make flags of an enclosing `make test`, and runtime files out of the home dir.
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
