@@ -9,6 +9,7 @@ from typing import Callable
 
 from nasbench.spaces.base import Choices, InvalidArchitecture, Space
 from nasbench.spaces.nb201 import NB201Space
+from nasbench.spaces.chain import ChainSpace, chain_mbv2, chain_shuffle, chain_small
 
 
 class UnknownSpace(ValueError):
@@ -20,6 +21,12 @@ SPACES: dict[str, tuple[Callable[..., Space], str]] = {
               "NAS-Bench-201 cell: 4 nodes, 6 edges x 5 ops (15625 cells)"),
     "nb201-small": (lambda **kw: NB201Space(**{"nodes": 3, "name": "nb201-small", **kw}),
                     "NAS-Bench-201 cell with 3 nodes: 3 edges x 5 ops (125 cells)"),
+    "chain-small": (chain_small, "chain of 3 stride-1 layers x 5 options (MBConv k3/k5 x e3/e6, "
+                                 "skip): 125 architectures"),
+    "chain-shuffle": (chain_shuffle, "SPOS ShuffleNetV2 chain: 20 layers x 4 blocks (shuffle "
+                                     "3/5/7, xception); stages=, per_stage=, skip=1"),
+    "chain-mbv2": (chain_mbv2, "FairNAS MobileNetV2 chain: 19 layers x 6 MBConvs (k3/5/7 x e3/6); "
+                               "stages=, per_stage=, skip=1"),
 }
 
 
@@ -55,5 +62,5 @@ def get_space(spec: "str | Space", **kwargs) -> Space:
         raise UnknownSpace(f"space {name!r}: {e}") from None
 
 
-__all__ = ["Choices", "InvalidArchitecture", "Space", "NB201Space", "SPACES", "UnknownSpace",
+__all__ = ["Choices", "InvalidArchitecture", "Space", "NB201Space", "ChainSpace", "SPACES", "UnknownSpace",
            "get_space", "register_space"]

@@ -1,0 +1,159 @@
+"""Chain spaces: a MobileNetV2 / ShuffleNetV2-style stack of searchable layers (SPOS, FairNAS,
+ProxylessNAS).
+
+The network is stem -> stages -> head. A stage is `n` layers of one width; its first layer may be
+strided. Each layer is one decision: which candidate block (`nasbench.blocks`) it is. The `skip`
+option (leave the layer out) exists only on stride-1 layers that keep the width, so every
+architecture is a valid network.
+
+A layout is data: `stages = ((width_multiplier, n_layers, first_stride), ...)`; the width of a
+stage is `width_multiplier * C`, with `C` given when the network is built (so the CPU presets
+shrink widths without changing the space). Depth is part of the space: `per_stage=` and `stages=`
+(keep the first few stages) shrink it.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import networkx as nx
+import torch
+from torch import nn
+
+from nasbench.blocks import BLOCKS, MBCONV, SHUFFLE, UnknownBlock, build_block
+from nasbench.spaces.base import Choices, Space
+from nasbench.supernet.choice import ChoiceEdge
+
+Stage = tuple[float, int, int]  # (width multiplier of C, layers, stride of the first layer)
+
+# SPOS (Guo et al. 2019): ShuffleNetV2 1.0x, 4 stages of 4/4/8/4 layers, widths 64/160/320/640
+# for a 16-channel stem; every stage halves the resolution.
+SHUFFLE_STAGES: tuple[Stage, ...] = ((4, 4, 2), (10, 4, 2), (20, 8, 2), (40, 4, 2))
+# FairNAS / ProxylessNAS: MobileNetV2 backbone, widths 24/40/80/96/192/320 for a 16-channel stem
+# (19 searchable layers; unverified against the FairNAS supernet code, which is not public).
+MBV2_STAGES: tuple[Stage, ...] = ((1.5, 4, 2), (2.5, 4, 2), (5, 4, 2), (6, 3, 1), (12, 3, 2), (20, 1, 1))
+# chain-small: 3 stride-1 layers at width C, 5 options each = 125 architectures (a ground-truth
+# table can train every one). Keep the name and the options stable.
+SMALL_OPS = ["mbconv_k3_e3", "mbconv_k3_e6", "mbconv_k5_e3", "mbconv_k5_e6", "skip"]
+SMALL_STAGES: tuple[Stage, ...] = ((1, 3, 1),)
+
+
+def _width(C: int, multiplier: float) -> int:
+    """Stage width: multiplier * C rounded to an even number (shuffle blocks split channels)."""
+    return max(2, 2 * round(C * multiplier / 2))
+
+
+class ChainSpace(Space):
+    """`layer{i}` decisions, one per searchable layer, over candidate `ops` (block names)."""
+
+    def __init__(self, ops: Sequence[str], stages: Sequence[Stage], *, stem_stride: int = 1,
+                 name: str = "chain"):
+        for op in ops:
+            if op not in BLOCKS:
+                raise UnknownBlock(f"unknown block {op!r}; known blocks: {', '.join(BLOCKS)}")
+        if not stages or any(n < 1 for _, n, _ in stages):
+            raise ValueError(f"every stage needs at least one layer, got {list(stages)}")
+        self.ops, self.stages, self.stem_stride = list(ops), [tuple(s) for s in stages], stem_stride
+        # (width multiplier in, width multiplier out, stride) of each searchable layer
+        self.layout: list[tuple[float, float, int]] = []
+        prev = 1
+        for mult, n, stride in self.stages:
+            for i in range(n):
+                self.layout.append((prev, mult, stride if i == 0 else 1))
+                prev = mult
+        options = [[op for op in self.ops if op != "skip" or (s == 1 and a == b)]
+                   for a, b, s in self.layout]
+        super().__init__([f"layer{i}" for i in range(len(self.layout))], options)
+        self.name = name
+
+    def widths(self, C: int) -> list[tuple[int, int, int]]:
+        """(C_in, C_out, stride) of every searchable layer for stem width C."""
+        return [(_width(C, a), _width(C, b), s) for a, b, s in self.layout]
+
+    def graph(self) -> nx.DiGraph:
+        """A chain: input -> layer0 -> ... -> output; each layer node carries its decision, its
+        stride and its width multiplier."""
+        g = super().graph()
+        for d, (_, mult, stride) in enumerate(self.layout):
+            g.nodes[self.decisions[d]].update(stride=stride, width=mult)
+        return g
+
+    def build(self, choices: Sequence[int], *, C: int = 16, layers: int | None = None,
+              num_classes: int = 10, in_channels: int = 3) -> "ChainNetwork":
+        """The stand-alone network of `choices`. `layers` is accepted so generic code can pass
+        the usual size arguments; a chain's depth is its decisions, so it is ignored."""
+        return ChainNetwork(self, C=C, num_classes=num_classes, in_channels=in_channels,
+                            choices=self.validate(choices))
+
+    def supernet(self, *, C: int = 16, layers: int | None = None, num_classes: int = 10,
+                 in_channels: int = 3, affine: bool = False,
+                 track_running_stats: bool = True) -> "ChainNetwork":
+        """Every candidate of every layer, BN without affine parameters (SPOS)."""
+        return ChainNetwork(self, C=C, num_classes=num_classes, in_channels=in_channels,
+                            affine=affine, track_running_stats=track_running_stats)
+
+
+class ChainNetwork(nn.Module):
+    """stem (3x3 conv, C) -> searchable layers -> 1x1 conv (2x last width) -> GAP -> FC.
+
+    Stand-alone (`choices` given) it holds one block per layer. As a supernet it holds a
+    `ChoiceEdge` per layer: `forward(x, choices=c)` runs exactly one block per layer (single
+    path), `forward(x, weights=w)` mixes every block of layer d by `w[d]`."""
+
+    def __init__(self, space: ChainSpace, *, C: int, num_classes: int, in_channels: int,
+                 choices: Choices | None = None, affine: bool = True, track_running_stats: bool = True):
+        super().__init__()
+        self.space, self.choices = space, choices
+        affine = True if choices is not None else affine
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, space.stem_stride, 1, bias=False),
+                                  nn.BatchNorm2d(C), nn.ReLU())
+        self.layers = nn.ModuleList()
+        for d, (C_in, C_out, stride) in enumerate(space.widths(C)):
+            build = lambda op, C_in=C_in, C_out=C_out, stride=stride: build_block(op, C_in, C_out, stride, affine)
+            if choices is None:
+                self.layers.append(ChoiceEdge(space.options[d], build))
+            else:
+                self.layers.append(build(space.options[d][choices[d]]))
+        C_last = space.widths(C)[-1][1]
+        self.head = nn.Sequential(nn.Conv2d(C_last, 2 * C_last, 1, bias=False), nn.BatchNorm2d(2 * C_last),
+                                  nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(2 * C_last, num_classes))
+        if not track_running_stats:
+            for m in self.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.track_running_stats = False
+                    m.running_mean = m.running_var = m.num_batches_tracked = None
+
+    def forward(self, x, choices: Sequence[int] | None = None,
+                weights: Sequence[torch.Tensor] | None = None):
+        if self.choices is None and choices is None and weights is None:
+            raise ValueError("a supernet needs choices=(one path) or weights=(per-decision mixing)")
+        x = self.stem(x)  # (B, C, H, W)
+        for d, layer in enumerate(self.layers):
+            if self.choices is not None:
+                x = layer(x)
+            elif choices is not None:
+                x = layer(x, choice=choices[d])  # single path: the other candidates do not run
+            else:
+                x = layer(x, weights=weights[d])
+        return self.head(x)  # (B, num_classes)
+
+
+def _stages(base: Sequence[Stage], stages: int | None, per_stage: int | None) -> list[Stage]:
+    kept = list(base)[: stages or len(base)]
+    return [(m, per_stage or n, s) for m, n, s in kept]
+
+
+def chain_small(**kw) -> ChainSpace:
+    return ChainSpace(SMALL_OPS, SMALL_STAGES, name="chain-small", **kw)
+
+
+def chain_shuffle(*, stages: int | None = None, per_stage: int | None = None, skip: int = 0,
+                  stem_stride: int = 1, name: str = "chain-shuffle") -> ChainSpace:
+    return ChainSpace(SHUFFLE + (["skip"] if skip else []), _stages(SHUFFLE_STAGES, stages, per_stage),
+                      stem_stride=stem_stride, name=name)
+
+
+def chain_mbv2(*, stages: int | None = None, per_stage: int | None = None, skip: int = 0,
+               stem_stride: int = 1, name: str = "chain-mbv2") -> ChainSpace:
+    return ChainSpace(MBCONV + (["skip"] if skip else []), _stages(MBV2_STAGES, stages, per_stage),
+                      stem_stride=stem_stride, name=name)
