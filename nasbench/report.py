@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from nasbench.events import read_events, validate
+from nasbench.events import EventLogError, read_events, validate
 
 # (view "module:Class", event types that make it worth showing)
 VIEWS: list[tuple[str, set[str]]] = [
@@ -26,6 +26,8 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     run_dir = Path(run_dir)
     events = read_events(run_dir / "events.jsonl")
     problems = validate(events, complete=False)
+    if problems:  # the views trust the schema: refuse a log that breaks it, naming the problem
+        raise EventLogError(f"{run_dir / 'events.jsonl'}: {problems[0]}")
     start = events[0] if events and events[0].get("type") == "run_start" else {}
     end = events[-1] if events and events[-1].get("type") == "run_end" else {}
     types = {e.get("type") for e in events}
@@ -45,14 +47,12 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     table = "".join(f"<tr><th>{html.escape(k)}</th><td><code>{html.escape(str(v))}</code></td></tr>"
                     for k, v in rows.items() if v is not None)
     config = html.escape(json.dumps(start.get("config", {}), indent=1))
-    warn = "".join(f"<li>{html.escape(p)}</li>" for p in problems[:10])
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>nasbench report: {html.escape(str(rows['method']))}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:auto}} th{{text-align:left;padding-right:1em}}</style>
 </head><body>
 <h1>nasbench run: {html.escape(str(rows['method']))}</h1>
 <table>{table}</table>
-{f'<h3>Log problems</h3><ul>{warn}</ul>' if warn else ''}
 <details><summary>configuration</summary><pre>{config}</pre></details>
 {''.join(sections)}
 </body></html>

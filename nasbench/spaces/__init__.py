@@ -1,19 +1,22 @@
 """Search spaces, by name. `get_space("nb201")`, `get_space("nb201:nodes=3")`, or a Space instance.
 
 Each entry is a factory plus a one-line description (shown by `nasbench list`). A spec may add
-keyword arguments after a colon: `name:key=value,key=value` (ints, floats and strings).
+keyword arguments after a colon: `name:key=value,key=value` (ints, floats, strings, and lists
+joined by `+`: `nb201:ops=none+skip_connect+nor_conv_3x3`).
 """
 from __future__ import annotations
 
 from typing import Callable
 
+from nasbench.ops import UnknownOp
 from nasbench.spaces.base import Choices, InvalidArchitecture, Space
 from nasbench.spaces.nb201 import NB201Space
 from nasbench.spaces.chain import ChainSpace, chain_mbv2, chain_shuffle, chain_small
+from nasbench.spaces.darts import DartsSpace
 
 
 class UnknownSpace(ValueError):
-    """A space name that is not registered."""
+    """A space name that is not registered, or a spec the space cannot be built from."""
 
 
 SPACES: dict[str, tuple[Callable[..., Space], str]] = {
@@ -27,6 +30,8 @@ SPACES: dict[str, tuple[Callable[..., Space], str]] = {
                                      "3/5/7, xception); stages=, per_stage=, skip=1"),
     "chain-mbv2": (chain_mbv2, "FairNAS MobileNetV2 chain: 19 layers x 6 MBConvs (k3/5/7 x e3/6); "
                                "stages=, per_stage=, skip=1"),
+    "darts": (lambda **kw: DartsSpace(**{"steps": 4, "name": "darts", **kw}),
+              "DARTS normal + reduction cells: 2 x 14 edges x 8 ops (~1e18 genotypes); steps="),
 }
 
 
@@ -35,6 +40,8 @@ def register_space(name: str, factory: Callable[..., Space], description: str) -
 
 
 def _parse_value(text: str):
+    if "+" in text:  # a list: ops=none+skip_connect+nor_conv_3x3
+        return [_parse_value(t) for t in text.split("+")]
     for cast in (int, float):
         try:
             return cast(text)
@@ -58,9 +65,11 @@ def get_space(spec: "str | Space", **kwargs) -> Space:
     factory, _ = SPACES[name]
     try:
         return factory(**kwargs)
-    except TypeError as e:
+    except UnknownOp:
+        raise
+    except (TypeError, ValueError) as e:
         raise UnknownSpace(f"space {name!r}: {e}") from None
 
 
-__all__ = ["Choices", "InvalidArchitecture", "Space", "NB201Space", "ChainSpace", "SPACES", "UnknownSpace",
+__all__ = ["Choices", "InvalidArchitecture", "Space", "NB201Space", "ChainSpace", "DartsSpace", "SPACES", "UnknownSpace",
            "get_space", "register_space"]

@@ -29,6 +29,9 @@ class NB201Space(Space):
     def __init__(self, nodes: int = 4, ops: Sequence[str] = NB201_OPS, name: str | None = None):
         if nodes < 2:
             raise ValueError(f"an NB201 cell needs at least 2 nodes, got {nodes}")
+        ops = [ops] if isinstance(ops, str) else list(ops)
+        if len(ops) < 2:
+            raise ValueError(f"an NB201 cell needs at least 2 ops to choose from, got {ops}")
         for op in ops:
             build_op(op, 4)  # raises UnknownOp early
         self.nodes = nodes

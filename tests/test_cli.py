@@ -1,0 +1,136 @@
+"""The run contract on the command line: outputs, one-line errors, nothing recorded is lost."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nasbench.cli import main
+from nasbench.events import read_events, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--set", "C=4", "--set", "layers=1", "--set", "n_candidates=3", "--set", "n_top=1",
+        "--set", "n_train=200", "--set", "batch_size=32", "--quiet"]
+
+
+def strip_times(events):
+    return [{k: v for k, v in e.items() if k not in ("t", "wall")} for e in events]
+
+
+def one_line_error(capsys, rc, *words):
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("nasbench: error:"), err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in err, err
+    return err
+
+
+def test_the_done_when_command_is_fast_valid_and_deterministic(tmp_path):
+    """`nasbench run random --dataset digits --epochs 1 --out runs/r`, twice, as a real process."""
+    logs = []
+    for name in ("r1", "r2"):
+        out = tmp_path / name
+        proc = subprocess.run([sys.executable, "-m", "nasbench.cli", "run", "random", "--dataset", "digits",
+                               "--epochs", "1", "--out", str(out), "--quiet"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        events = read_events(out / "events.jsonl")
+        assert validate(events) == []
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["status"] == "completed" and summary["best"] == events[-1]["best"]
+        assert set(summary) >= {"method", "status", "best", "best_choices", "steps", "wall"}
+        assert summary["wall"] < 60
+        logs.append(events)
+    assert strip_times(logs[0]) == strip_times(logs[1])
+
+
+@pytest.mark.parametrize("args, words", [
+    (["run", "nosuch", "--out", "X"], ["unknown method 'nosuch'", "random"]),
+    (["run", "random", "--space", "nosuch", "--out", "X"], ["unknown space 'nosuch'"]),
+    (["run", "random", "--dataset", "nosuch", "--out", "X"], ["unknown dataset 'nosuch'"]),
+    (["run", "random", "--space", "nb201:ops=none", "--out", "X"], ["at least 2 ops"]),
+    (["run", "random", "--space", "nb201:ops=none+conv_9x9", "--out", "X"], ["unknown op 'conv_9x9'"]),
+    (["run", "random", "--epochs", "0", "--out", "X"], ["--epochs", "positive"]),
+    (["run", "random", "--epochs", "-2", "--out", "X"], ["--epochs", "positive"]),
+    (["run", "random", "--steps", "0", "--out", "X"], ["--steps", "positive"]),
+    (["run", "random", "--set", "lr", "--out", "X"], ["key=value"]),
+    (["run", "random", "--set", "nosuch=1", "--out", "X"], ["unknown setting 'nosuch'"]),
+    (["run", "random", "--set", "lr=fast", "--out", "X"], ["'lr' expects float"]),
+    (["run", "random", "--device", "tpu", "--out", "X"], ["unknown device"]),
+    (["run", "random", "--preset", "huge", "--out", "X"], ["unknown preset"]),
+    (["run", "random", "--dataset", "cifar10", "--out", "X"], ["cifar-10-batches-py"]),
+])
+def test_bad_input_gives_a_one_line_error(args, words, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NASBENCH_DATA", str(tmp_path / "nodata"))
+    one_line_error(capsys, main(args), *words)
+    assert not (tmp_path / "X" / "events.jsonl").exists()
+
+
+def test_unknown_op_in_a_space_spec_is_named(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    one_line_error(capsys, main(["run", "random", "--space", "nb201:nodes=1", "--out", "X"]), "nodes")
+
+
+def test_an_existing_run_is_never_overwritten_silently(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "random", "--epochs", "1", "--out", str(out), *TINY]) == 0
+    before = (out / "events.jsonl").read_text()
+    one_line_error(capsys, main(["run", "random", "--epochs", "1", "--out", str(out), *TINY]),
+                   "already holds a run", "--resume")
+    assert (out / "events.jsonl").read_text() == before
+    assert main(["run", "random", "--epochs", "1", "--out", str(out), "--force", *TINY]) == 0
+
+
+def test_a_corrupted_log_is_reported_in_one_line_and_left_as_it_was(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "random", "--epochs", "1", "--out", str(out), *TINY]) == 0
+    path = out / "events.jsonl"
+    lines = path.read_text().splitlines()
+    broken = list(lines)
+    broken[2] = broken[2][:-7]                                   # not JSON any more
+    renamed = list(lines)
+    renamed[2] = renamed[2].replace('"type"', '"ty###pe"', 1)    # JSON, but not an event
+    for corrupted, where in (("\n".join(broken) + "\n", "events.jsonl:3"),
+                             ("\n".join(renamed) + "\n", "event 3")):
+        path.write_text(corrupted)
+        one_line_error(capsys, main(["report", str(out)]), where)
+        one_line_error(capsys, main(["validate", str(out)]), where)
+        assert path.read_text() == corrupted and not (out / "report.html").exists()
+
+
+def test_report_and_validate_and_list(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "random", "--epochs", "1", "--out", str(out), *TINY]) == 0
+    assert main(["validate", str(out)]) == 0
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "<html" in page and "TrainingBoard" in page and "plotly" in page.lower()
+    capsys.readouterr()
+    assert main(["list"]) == 0
+    listing = capsys.readouterr().out
+    for word in ("methods:", "random", "spaces:", "nb201", "datasets:", "digits"):
+        assert word in listing
+
+
+def test_a_schema_problem_fails_validate(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "random", "--epochs", "1", "--out", str(out), *TINY]) == 0
+    events = read_events(out / "events.jsonl")
+    events[3]["choices"] = [99] * len(events[3].get("choices", [0]))
+    (out / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    err = one_line_error(capsys, main(["validate", str(out)]))
+    assert "problem" in err
+
+
+def test_resume_from_the_command_line(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", "random", "--epochs", "2", "--out", str(out), *TINY]) == 0
+    full = strip_times(read_events(out / "events.jsonl"))
+    assert main(["run", "random", "--epochs", "2", "--out", str(out), "--resume", *TINY]) == 0
+    # the checkpoint is at the end of the last epoch: resuming redoes only the selection
+    assert strip_times(read_events(out / "events.jsonl")) == full
