@@ -12,6 +12,7 @@ from nasbench.events import EventLogError, read_events, validate
 # (view "module:Class", event types that make it worth showing)
 VIEWS: list[tuple[str, set[str]]] = [
     ("nasbench.widgets.board:TrainingBoard", {"step", "metric"}),
+    ("nasbench.widgets.ranking:KLRanking", {"eval"}),
 ]
 
 

@@ -1,5 +1,6 @@
 """Live views of a search. Each consumes events only (see `base.EventView`)."""
 from nasbench.widgets.base import EventView, op_color
 from nasbench.widgets.board import TrainingBoard
+from nasbench.widgets.ranking import KLRanking
 
-__all__ = ["EventView", "op_color", "TrainingBoard"]
+__all__ = ["EventView", "op_color", "TrainingBoard", "KLRanking"]
