@@ -154,8 +154,8 @@ def test_bad_settings_are_named(digits, overrides, message):
 
 
 def test_presets_and_devices():
-    assert make_config(RandomWSConfig, "paper").epochs == 100
-    assert make_config(RandomWSConfig, "cpu").epochs < 100
+    assert make_config(RandomWSConfig, "paper").epochs == 150
+    assert make_config(RandomWSConfig, "cpu").epochs < 150
     with pytest.raises(ConfigError, match="unknown preset"):
         make_config(RandomWSConfig, "gpu-cluster")
     with pytest.raises(ConfigError, match="unknown device"):
