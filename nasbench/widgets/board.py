@@ -10,9 +10,10 @@ from plotly.subplots import make_subplots
 from nasbench.widgets.base import EventView
 
 MAX_POINTS = 1500  # per curve sent to the browser; longer curves are averaged down
+PHASE_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
 
 
-def downsample(x: list[float], y: list[float], n: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+def downsample(x, y, n: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """At most `n` points, each the mean of a run of consecutive points."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if len(x) <= n:
@@ -22,8 +23,18 @@ def downsample(x: list[float], y: list[float], n: int = MAX_POINTS) -> tuple[np.
     return x[:m].reshape(-1, k).mean(1), y[:m].reshape(-1, k).mean(1)
 
 
+def smooth(y, beta: float = 0.9) -> np.ndarray:
+    """Bias-corrected exponential moving average (as in Adam): the trend under noisy steps."""
+    out, avg = np.empty(len(y)), 0.0
+    for i, v in enumerate(y):
+        avg = beta * avg + (1 - beta) * v
+        out[i] = avg / (1 - beta ** (i + 1))
+    return out
+
+
 class TrainingBoard(EventView):
-    """Loss (left) and accuracy (right) of every phase over steps; `metric` events below."""
+    """Loss and accuracy of every phase over steps (faint: each step; bold: moving average),
+    and every `metric` event's curve."""
 
     def __init__(self, **kwargs):
         self.curves = defaultdict(lambda: {"step": [], "loss": [], "acc_step": [], "acc": []})
@@ -33,7 +44,8 @@ class TrainingBoard(EventView):
 
     def build(self):
         fig = make_subplots(rows=1, cols=3, subplot_titles=("loss", "accuracy", "metrics"))
-        fig.update_layout(height=300, margin=dict(l=40, r=10, t=40, b=30), legend=dict(orientation="h"))
+        fig.update_layout(height=320, margin=dict(l=40, r=10, t=60, b=30), legend=dict(orientation="h"))
+        fig.update_xaxes(title_text="step")
         return self.new_figure(fig)
 
     def handle(self, event):
@@ -56,24 +68,31 @@ class TrainingBoard(EventView):
             return True
         return False
 
-    def _trace(self, name, col, x, y, color=None):
-        """Index of the trace `name` in column `col`, created on first use."""
+    def _trace(self, key, col, **style):
+        """Index of the trace `key` (created on first use, so redraws only move data)."""
         for i, t in enumerate(self.fig.data):
-            if t.name == name and t.meta == col:
+            if t.meta == key:
                 return i
-        self.fig.add_trace(go.Scatter(name=name, meta=col, mode="lines", x=x, y=y,
-                                      line=dict(color=color) if color else None), row=1, col=col)
+        self.fig.add_trace(go.Scatter(meta=key, **style), row=1, col=col)
         return len(self.fig.data) - 1
+
+    def _set(self, key, col, x, y, **style):
+        i = self._trace(key, col, **style)
+        self.fig.data[i].x, self.fig.data[i].y = x, y
 
     def render(self):
         self.fig.layout.title = self.title
-        for phase, c in self.curves.items():
-            for col, xs, ys in ((1, c["step"], c["loss"]), (2, c["acc_step"], c["acc"])):
-                if xs:
-                    x, y = downsample(xs, ys)
-                    i = self._trace(f"{phase}", col, x, y)
-                    self.fig.data[i].x, self.fig.data[i].y = x, y
-        for name, m in self.metrics.items():
+        for n, (phase, c) in enumerate(self.curves.items()):
+            color = PHASE_COLORS[n % len(PHASE_COLORS)]
+            for col, xs, ys, label in ((1, c["step"], c["loss"], "loss"), (2, c["acc_step"], c["acc"], "acc")):
+                if not xs:
+                    continue
+                x, y = downsample(xs, ys)
+                self._set(f"{phase}/{label}/raw", col, x, y, mode="lines", opacity=0.25, hoverinfo="skip",
+                          line=dict(color=color, width=1), showlegend=False, legendgroup=phase)
+                self._set(f"{phase}/{label}", col, x, smooth(y), mode="lines", name=f"{phase} phase",
+                          line=dict(color=color, width=2), showlegend=label == "loss", legendgroup=phase)
+        for n, (name, m) in enumerate(self.metrics.items()):
             x, y = downsample(m["step"], m["value"])
-            i = self._trace(name, 3, x, y)
-            self.fig.data[i].x, self.fig.data[i].y = x, y
+            self._set(f"metric/{name}", 3, x, y, mode="lines+markers", name=name, marker=dict(size=5),
+                      line=dict(color=PHASE_COLORS[(n + 2) % len(PHASE_COLORS)]))

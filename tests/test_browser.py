@@ -1,0 +1,118 @@
+"""A real browser (Debian's chromium, driven by playwright) against `jupyter lab`: a view shown in a
+notebook updates live while the training cell is still running.
+
+This is what no headless test can show: that the Plotly FigureWidget front end (anywidget) loads
+in JupyterLab and that redraws sent from a busy kernel reach the page.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+pytestmark = pytest.mark.browser
+
+if not os.path.exists(CHROMIUM):
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs chromium for the browser test (.ci/run installs it)")
+    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+NOTEBOOK = {
+    "cells": [
+        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": [
+            "from nasbench.widgets import TrainingBoard\n",
+            "board = TrainingBoard(min_interval=0.2)\n",
+            "board"]},
+        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": [
+            "from nasbench.methods import get_method\n",
+            "search = get_method('random')('nb201-small', 'digits', epochs=12, C=4, layers=1, batch_size=16,\n",
+            "                              n_candidates=2, n_top=1, callbacks=[board], progress=False)\n",
+            "result = search.run()\n",
+            "print('RUN-' + 'FINISHED', result.status)"]},
+    ],
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def lab(tmp_path):
+    (tmp_path / "live.ipynb").write_text(json.dumps(NOTEBOOK))
+    port, token = free_port(), "nasbench-browser-test"
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
+           "--ServerApp.ip=127.0.0.1", "--allow-root"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("jupyter lab did not start")
+        yield base, token
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_a_view_updates_live_while_the_cell_runs(lab):
+    from playwright.sync_api import sync_playwright
+
+    base, token = lab
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{base}/lab/tree/live.ipynb?token={token}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+            page.click(".jp-Notebook .jp-Cell >> nth=0")
+            page.keyboard.press("Shift+Enter")            # show the view
+            try:
+                page.wait_for_selector(".js-plotly-plot", timeout=180_000)  # first load is slow
+            except Exception:
+                page.screenshot(path=str(Path(os.environ.get("NASBENCH_SCREENSHOTS", "/tmp")) / "nasbench_live.png"))
+                raise
+            page.keyboard.press("Shift+Enter")            # start the search
+            points = "(() => { const g = document.querySelector('.js-plotly-plot');" \
+                     " return g && g.data ? g.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0) : 0; })()"
+            seen, finished = [], False
+            deadline = time.time() + 240
+            while time.time() < deadline:
+                seen.append(page.evaluate(points))
+                if "RUN-FINISHED" in page.inner_text(".jp-Notebook"):
+                    finished = True
+                    break
+                time.sleep(0.3)
+            page.screenshot(path=str(Path(os.environ.get("NASBENCH_SCREENSHOTS", "/tmp")) / "nasbench_live.png"))
+        finally:
+            browser.close()
+    assert finished, f"the search cell did not finish; points seen: {seen[-5:]}"
+    distinct = sorted(set(seen) - {0})
+    # the curve grew in several steps while the cell was running, not once at the end
+    assert len(distinct) >= 3, f"the figure did not update live: point counts seen {distinct}"
