@@ -13,6 +13,7 @@ from nasbench.spaces.base import Choices, InvalidArchitecture, Space
 from nasbench.spaces.nb201 import NB201Space
 from nasbench.spaces.chain import ChainSpace, chain_mbv2, chain_shuffle, chain_small
 from nasbench.spaces.darts import DartsSpace
+from nasbench.spaces.oneshot import OneShotSpace
 
 
 class UnknownSpace(ValueError):
@@ -32,6 +33,9 @@ SPACES: dict[str, tuple[Callable[..., Space], str]] = {
                                "stages=, per_stage=, skip=1"),
     "darts": (lambda **kw: DartsSpace(**{"steps": 4, "name": "darts", **kw}),
               "DARTS normal + reduction cells: 2 x 14 edges x 8 ops (~1e18 genotypes); steps="),
+    "oneshot": (OneShotSpace,
+                "Bender et al. 2018 choice blocks: 4 blocks x (any inputs, 1-2 of 7 ops) "
+                "(~6e9 cells); blocks="),
 }
 
 
@@ -71,5 +75,5 @@ def get_space(spec: "str | Space", **kwargs) -> Space:
         raise UnknownSpace(f"space {name!r}: {e}") from None
 
 
-__all__ = ["Choices", "InvalidArchitecture", "Space", "NB201Space", "ChainSpace", "DartsSpace", "SPACES", "UnknownSpace",
+__all__ = ["Choices", "InvalidArchitecture", "Space", "NB201Space", "ChainSpace", "DartsSpace", "OneShotSpace", "SPACES", "UnknownSpace",
            "get_space", "register_space"]
