@@ -80,6 +80,21 @@ def lab(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def run_cell(page, n: int, tries: int = 6) -> None:
+    """Run cell n, retrying while the kernel is still starting (a Shift+Enter sent before the
+    kernel is ready moves the cursor but runs nothing)."""
+    prompt = f".jp-Notebook .jp-Cell >> nth={n} >> .jp-InputPrompt"
+    for _ in range(tries):
+        page.click(f".jp-Notebook .jp-Cell >> nth={n} >> .jp-InputArea-editor")
+        page.keyboard.press("Escape")
+        page.keyboard.press("Shift+Enter")
+        for _ in range(40):
+            if page.inner_text(prompt).strip() not in ("[ ]:", ""):
+                return
+            time.sleep(0.5)
+    raise AssertionError(f"cell {n} never started running")
+
+
 def test_a_view_updates_live_while_the_cell_runs(lab):
     from playwright.sync_api import sync_playwright
 
@@ -89,16 +104,14 @@ def test_a_view_updates_live_while_the_cell_runs(lab):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{base}/lab/tree/live.ipynb?token={token}")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
-            page.click(".jp-Notebook .jp-Cell >> nth=0")
-            page.keyboard.press("Shift+Enter")            # show the view
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+            run_cell(page, 0)                              # show the view
             try:
                 page.wait_for_selector(".js-plotly-plot", timeout=180_000)  # first load is slow
             except Exception:
                 page.screenshot(path=str(Path(os.environ.get("NASBENCH_SCREENSHOTS", "/tmp")) / "nasbench_live.png"))
                 raise
-            page.keyboard.press("Shift+Enter")            # start the search
+            run_cell(page, 1)                              # start the search
             points = "(() => { const g = document.querySelector('.js-plotly-plot');" \
                      " return g && g.data ? g.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0) : 0; })()"
             seen, finished = [], False
