@@ -19,8 +19,10 @@ from typing import Callable
 import torch
 from torch import nn
 
+from nasbench.ops import UnknownOp
 
-class UnknownBlock(ValueError):
+
+class UnknownBlock(UnknownOp):
     """A block name that is not in `BLOCKS`."""
 
 

@@ -145,7 +145,7 @@ class Search:
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[SearchConfig]] = SearchConfig
-    default_space: ClassVar[str] = "nb201"
+    default_space: ClassVar[str | dict[str, str]] = "nb201"  # or one space per preset
 
     def __init__(self, space: str | Space | None = None, data: str | datasets.Dataset = "digits", *,
                  config: SearchConfig | None = None, preset: str = "cpu", seed: int = 0,
@@ -161,7 +161,10 @@ class Search:
         self.preset = preset
         self.seed = int(seed)
         self.device = resolve_device(device)
-        self.space = get_space(space or self.default_space)
+        default = self.default_space
+        if isinstance(default, dict):  # e.g. {"paper": "chain-shuffle", "cpu": "chain-shuffle:per_stage=1"}
+            default = default.get(preset, default["paper"])
+        self.space = get_space(space or default)
         self.data = data if isinstance(data, datasets.Dataset) else datasets.load(
             data, n_train=config.n_train, seed=self.seed)
         self.out = Path(out) if out is not None else None

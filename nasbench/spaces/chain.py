@@ -147,13 +147,23 @@ def chain_small(**kw) -> ChainSpace:
     return ChainSpace(SMALL_OPS, SMALL_STAGES, name="chain-small", **kw)
 
 
+def _spec(base: str, **args) -> str:
+    """The space's name as a spec `get_space` re-creates, e.g. `chain-shuffle:per_stage=1`."""
+    given = ",".join(f"{k}={v}" for k, v in args.items() if v)
+    return f"{base}:{given}" if given else base
+
+
 def chain_shuffle(*, stages: int | None = None, per_stage: int | None = None, skip: int = 0,
-                  stem_stride: int = 1, name: str = "chain-shuffle") -> ChainSpace:
+                  stem_stride: int = 1) -> ChainSpace:
     return ChainSpace(SHUFFLE + (["skip"] if skip else []), _stages(SHUFFLE_STAGES, stages, per_stage),
-                      stem_stride=stem_stride, name=name)
+                      stem_stride=stem_stride,
+                      name=_spec("chain-shuffle", stages=stages, per_stage=per_stage, skip=skip,
+                                 stem_stride=stem_stride if stem_stride != 1 else None))
 
 
 def chain_mbv2(*, stages: int | None = None, per_stage: int | None = None, skip: int = 0,
-               stem_stride: int = 1, name: str = "chain-mbv2") -> ChainSpace:
+               stem_stride: int = 1) -> ChainSpace:
     return ChainSpace(MBCONV + (["skip"] if skip else []), _stages(MBV2_STAGES, stages, per_stage),
-                      stem_stride=stem_stride, name=name)
+                      stem_stride=stem_stride,
+                      name=_spec("chain-mbv2", stages=stages, per_stage=per_stage, skip=skip,
+                                 stem_stride=stem_stride if stem_stride != 1 else None))

@@ -1,0 +1,146 @@
+"""Single Path One-Shot (Guo et al., ECCV 2020; arXiv 1904.00420; megvii-model/SinglePathOneShot).
+
+Supernet training and architecture search are decoupled:
+
+    1. Train the supernet (eq. (4)): every step, sample one path, each layer's choice uniform
+       (Gamma(a) uniform), and update the weights of that path only.
+           W* = argmin_W  E_{a ~ Gamma(A)} [ L_train(N(a, W(a))) ]
+       The official code makes the sampling uniform over FLOPs instead: pick one of `flops_bins`
+       FLOPs intervals at random, then redraw uniform paths until one falls in it.
+    2. Search (eq. (5)): evolution under a FLOPs budget; each candidate inherits W*(a), has its BN
+       statistics re-estimated on training batches, and is scored on the validation split.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from nasbench.evaluate.evolution import evolve, shared_weight_score
+from nasbench.methods.base import Search, SearchConfig
+from nasbench.supernet.single_path import PathCost
+
+
+@dataclass
+class SPOSConfig(SearchConfig):
+    # supernet training (megvii-model/SinglePathOneShot src/Supernet/train.py)
+    epochs: int = 96                   # ~120k iterations of 1024 ImageNet images
+    batch_size: int = 1024
+    C: int = 16                        # stem width (ShuffleNetV2 1.0x: stages 64/160/320/640)
+    layers: int = 20                   # the chain space's depth (set by the space itself)
+    lr: float = 0.5                    # SGD, decayed linearly to 0 over the run
+    momentum: float = 0.9
+    weight_decay: float = 4e-5         # on conv / linear weights only, as in the official code
+    label_smoothing: float = 0.1
+    flops_bins: int = 0                # 0: uniform paths (the paper); k: uniform over k FLOPs bins
+    # search (src/Search/search.py)
+    population: int = 50
+    generations: int = 20
+    parents: int = 10                  # top-k of all candidates so far
+    mutations: int = 25
+    crossovers: int = 25
+    mutation_prob: float = 0.1
+    flops_budget: float | None = 0.5   # FLOPs limit as a fraction of the way from the cheapest
+                                       # to the dearest path (paper: 330M on ImageNet)
+    recal_batches: int = 20            # training batches that re-estimate BN for each candidate
+
+    PRESETS: ClassVar[dict[str, dict]] = {
+        "paper": {},
+        "cpu": {"epochs": 15, "batch_size": 64, "lr": 0.1, "C": 8, "layers": 4, "population": 10,
+                "generations": 4, "parents": 3, "mutations": 4, "crossovers": 4, "recal_batches": 4},
+    }
+    NOTES: ClassVar[dict[str, str]] = {
+        "paper": "Guo et al. 2019 (ImageNet: 120k iterations of batch 1024, ShuffleNetV2 space of "
+                 "20 layers x 4 blocks, evolution 50 x 20 generations)",
+        "cpu": "15 epochs, batch 64 with lr 0.1, C=8, 4-layer chain (chain-shuffle:per_stage=1), "
+               "evolution 10 x 4 generations (top 3, 4 mutations + 4 crossovers), BN "
+               "re-estimated on 4 batches",
+    }
+
+
+class SPOS(Search):
+    """Uniform single-path supernet training, then evolution with BN recalibration."""
+
+    name = "spos"
+    Config = SPOSConfig
+    default_space = {"paper": "chain-shuffle", "cpu": "chain-shuffle:per_stage=1"}
+
+    def setup(self):
+        c = self.config
+        self.supernet = self.space.supernet(**self.net_kwargs()).to(self.device)  # BN affine=False
+        params = list(self.supernet.parameters())
+        self.optimizer = torch.optim.SGD(
+            [{"params": [p for p in params if p.ndim > 1], "weight_decay": c.weight_decay},
+             {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}],
+            c.lr, momentum=c.momentum)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
+        self.track(supernet=self.supernet, optimizer=self.optimizer, scheduler=self.scheduler)
+        self.flops = PathCost(self.supernet, self.data.shape)
+
+    def lr_factor(self, step: int) -> float:
+        return max(0.0, 1.0 - step / self.total_steps)  # linear decay to 0
+
+    def sample_path(self):
+        """A uniform path; with `flops_bins`, uniform over FLOPs bins by rejection (official code)."""
+        bins = self.config.flops_bins
+        if not bins:
+            return self.space.sample(self.rng)
+        lo, hi = self.flops.bounds
+        k = int(self.rng.integers(bins))
+        left, right = lo + (hi - lo) * k / bins, lo + (hi - lo) * (k + 1) / bins
+        for _ in range(500):
+            path = self.space.sample(self.rng)
+            if left <= self.flops(path) <= right:
+                return path
+        return self.space.sample(self.rng)  # the bin is (nearly) empty: fall back to uniform
+
+    def train_epoch(self, epoch):
+        self.supernet.train()
+        for x, y in self.batches():
+            path = self.sample_path()
+            self.log_sample(path)
+            logits = self.supernet(x, choices=path)          # (B, classes): one block per layer
+            loss = nn.functional.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
+            self.optimizer.zero_grad(set_to_none=True)       # blocks off the path keep grad None:
+            loss.backward()                                  # SGD skips them (no momentum, no decay)
+            self.optimizer.step()
+            lr = self.scheduler.get_last_lr()[0]
+            self.scheduler.step()
+            self.log_step("weights", loss, acc=(logits.argmax(1) == y).float().mean(), lr=lr)
+
+    # -- search --------------------------------------------------------------------------------
+    def score(self, path, recalibrate=True) -> float:
+        """Validation accuracy of `path` with the supernet's weights, BN re-estimated first."""
+        recal = None
+        if recalibrate:
+            batches = self.data.train.batches(self.config.batch_size, shuffle=True, generator=self.generator)
+            recal = (b for _, b in zip(range(self.config.recal_batches), batches))
+        valid = self.data.valid.batches(256, shuffle=False)
+        return shared_weight_score(self.supernet, path, recal, valid, self.device)
+
+    def budget(self) -> float | None:
+        if self.config.flops_budget is None:
+            return None
+        lo, hi = self.flops.bounds
+        return lo + self.config.flops_budget * (hi - lo)
+
+    def finish(self):
+        c = self.config
+
+        def log_generation(g, members):
+            for m in members:
+                self.log_eval(m.choices, m.score, "valid_acc_shared", generation=g, flops=m.cost)
+            best = max(members, key=lambda m: m.score)
+            if self.best is None or best.score > self._best_score:
+                self.best, self._best_score = best.choices, best.score  # kept if interrupted
+
+        self._best_score = -math.inf
+        result = evolve(self.space, self.score, self.rng, population=c.population,
+                        generations=c.generations, parents=c.parents, mutations=c.mutations,
+                        crossovers=c.crossovers, mutation_prob=c.mutation_prob, cost=self.flops,
+                        budget=self.budget(), on_generation=log_generation)
+        self.log_genotype(result.best)
+        self.log_metric("best_valid_acc_shared", result.best_score)

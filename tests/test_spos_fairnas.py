@@ -1,0 +1,220 @@
+"""SPOS and FairNAS: sampling fairness from the event log, what a single-path step touches, and
+FairNAS's accumulated gradient against independently computed single-path gradients."""
+import copy
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from nasbench import data as datasets
+from nasbench.events import validate
+from nasbench.methods import get_method
+from nasbench.methods.fairnas import strict_fair_paths
+from nasbench.spaces import get_space
+
+TINY = dict(C=4, batch_size=16, population=3, generations=1, parents=2, mutations=1, crossovers=1,
+            recal_batches=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return datasets.load("digits", n_train=200, seed=0)  # 100 train / 100 valid images
+
+
+def counts_by_step(events, space):
+    """{step: Counter((layer, choice))} from the `sample` events alone."""
+    out = {}
+    for e in events:
+        if e["type"] == "sample":
+            out.setdefault(e["step"], Counter()).update(enumerate(e["choices"]))
+    return out
+
+
+def gap(counts, space):
+    """Most minus least updated candidate over every (layer, choice)."""
+    values = [counts[(d, k)] for d, o in enumerate(space.options) for k in range(len(o))]
+    return max(values) - min(values)
+
+
+def test_fairnas_counts_are_equal_after_every_step(digits):
+    run = get_method("fairnas")("chain-small", digits, steps=5, **TINY).run()
+    assert run.status == "completed" and not validate(run.events)
+    space = get_space("chain-small")
+    per_step = counts_by_step(run.events, space)
+    assert sorted(per_step) == list(range(5))
+    total = Counter()
+    for step in range(5):
+        assert sum(per_step[step].values()) == 5 * 3          # m = 5 paths of 3 layers each
+        total.update(per_step[step])
+        assert gap(total, space) == 0 and total[(0, 0)] == step + 1
+
+
+def test_spos_counts_are_unequal_over_few_steps(digits):
+    run = get_method("spos")("chain-small", digits, steps=5, **TINY).run()
+    space = get_space("chain-small")
+    per_step = counts_by_step(run.events, space)
+    assert [sum(c.values()) for c in per_step.values()] == [3] * 5  # one path per step
+    assert gap(sum(per_step.values(), Counter()), space) > 0
+
+
+def test_spos_sampler_is_uniform_over_many_steps(digits):
+    """Chi-square goodness of fit of the per-layer choice counts against uniform."""
+    spos = get_method("spos")("chain-shuffle:per_stage=1", digits, **TINY)
+    spos._seed_everything()
+    spos.setup()
+    paths = np.array([spos.sample_path() for _ in range(4000)])  # (4000, L)
+    for d, options in enumerate(spos.space.options):
+        counts = np.bincount(paths[:, d], minlength=len(options))
+        assert stats.chisquare(counts).pvalue > 1e-3
+    pairs = np.bincount(paths[:, 0] * 4 + paths[:, 1], minlength=16)  # layers drawn independently
+    assert stats.chisquare(pairs).pvalue > 1e-3
+
+
+def test_flops_bins_make_sampling_uniform_over_flops(digits):
+    """With k FLOPs bins (the official code), each bin is drawn about equally often, which uniform
+    paths are not (their FLOPs pile up in the middle)."""
+    spos = get_method("spos")("chain-small", digits, flops_bins=4, **TINY)
+    spos._seed_everything()
+    spos.setup()
+    lo, hi = spos.flops.bounds
+
+    def bin_counts(paths):
+        flops = np.array([spos.flops(p) for p in paths])
+        return np.bincount(np.minimum(((flops - lo) / (hi - lo) * 4).astype(int), 3), minlength=4)
+
+    balanced = bin_counts(spos.sample_path() for _ in range(2000))
+    uniform = bin_counts(spos.space.sample(spos.rng) for _ in range(2000))
+    assert stats.chisquare(balanced).pvalue > 1e-3
+    assert stats.chisquare(uniform).pvalue < 1e-6
+
+
+def test_strict_fair_paths_cover_every_choice_once():
+    space = get_space("chain-mbv2:per_stage=1")
+    rng = np.random.default_rng(0)
+    seen_orders = set()
+    for _ in range(20):
+        paths = strict_fair_paths(space, rng)
+        assert len(paths) == 6
+        for d in range(len(space.decisions)):
+            assert sorted(p[d] for p in paths) == list(range(6))
+        seen_orders.add(tuple(paths[0]))
+    assert len(seen_orders) > 1  # the permutations are random, not a fixed schedule
+
+
+class StepWatcher:
+    """A callback that snapshots the supernet (and its optimizer) at the first `sample` event of a
+    step, i.e. before that step's forward passes, and hands (before, paths) to `check` at the
+    `step` event that follows the optimizer step."""
+
+    def __init__(self, check):
+        self.check, self.method, self.before, self.paths = check, None, None, []
+
+    def __call__(self, event):
+        if event["type"] == "sample":
+            if not self.paths:
+                self.before = {n: p.detach().clone() for n, p in self.method.supernet.named_parameters()}
+                self.state = copy.deepcopy(self.method.supernet.state_dict())
+            self.paths.append(tuple(event["choices"]))
+        elif event["type"] == "step":
+            self.check(self, event["step"])
+            self.paths = []
+
+
+def test_spos_step_leaves_unsampled_blocks_bit_identical(digits):
+    """Momentum and weight decay included: after a few steps most blocks hold momentum buffers,
+    yet a block off the current path does not move at all."""
+    checked = []
+
+    def check(w, step):
+        (path,) = w.paths
+        params = dict(w.method.supernet.named_parameters())
+        buffers = w.method.optimizer.state
+        for name, p in params.items():
+            if not name.startswith("layers."):
+                continue
+            layer, block = int(name.split(".")[1]), int(name.split(".")[3])
+            if block == path[layer]:
+                assert not torch.equal(p, w.before[name]), name
+            else:
+                assert torch.equal(p, w.before[name]), name
+                if step >= 5 and "momentum_buffer" in buffers.get(p, {}):
+                    checked.append(name)
+
+    watcher = StepWatcher(check)
+    spos = get_method("spos")("chain-small", digits, steps=12, callbacks=[watcher], **TINY)
+    watcher.method = spos
+    assert spos.config.momentum > 0 and spos.config.weight_decay > 0
+    assert spos.run().status == "completed"
+    assert checked  # some unsampled blocks had momentum and still did not move
+
+
+def test_fairnas_gradient_is_the_sum_of_single_path_gradients(digits):
+    batches = []
+    results = []
+
+    def check(w, step):
+        if step > 1:
+            return
+        x, y = batches[-1]
+        net = copy.deepcopy(w.method.supernet)
+        net.load_state_dict(w.state)          # the weights before this step
+        expected = {n: torch.zeros_like(p) for n, p in net.named_parameters()}
+        for path in w.paths:                  # each path on its own, from scratch
+            net.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(net(x, choices=path), y)
+            loss.backward()
+            for n, p in net.named_parameters():
+                if p.grad is not None:
+                    expected[n] += p.grad
+        for n, p in w.method.supernet.named_parameters():
+            torch.testing.assert_close(p.grad, expected[n], rtol=1e-4, atol=1e-6)
+        results.append(step)
+
+    watcher = StepWatcher(check)
+    fair = get_method("fairnas")("chain-small", digits, steps=2, callbacks=[watcher], **TINY)
+    watcher.method = fair
+    real_batches = fair.batches
+
+    def recording_batches(*args):
+        for x, y in real_batches(*args):
+            batches.append((x, y))
+            yield x, y
+
+    fair.batches = recording_batches
+    assert fair.config.label_smoothing == 0.0  # the reference above uses plain cross-entropy
+    assert fair.run().status == "completed"
+    assert results == [0, 1]
+
+
+def test_fairnas_updates_every_block_every_step(digits):
+    def check(w, step):
+        for name, p in w.method.supernet.named_parameters():
+            assert not torch.equal(p, w.before[name]), name
+
+    watcher = StepWatcher(check)
+    fair = get_method("fairnas")("chain-small", digits, steps=3, callbacks=[watcher], **TINY)
+    watcher.method = fair
+    assert fair.run().status == "completed"
+
+
+def test_fairnas_refuses_layers_with_different_choice_counts(digits):
+    run = get_method("fairnas")("chain-mbv2:skip=1,per_stage=2,stages=2", digits, steps=1, **TINY)
+    with pytest.raises(Exception, match="same number of choices"):
+        run.run()
+
+
+@pytest.mark.parametrize("name", ["spos", "fairnas"])
+def test_cli_runs_on_the_cpu_preset(name, tmp_path, capsys):
+    from nasbench.cli import main
+    from nasbench.events import read_events
+    out = tmp_path / name
+    argv = ["run", name, "--steps", "2", "--quiet", "--out", str(out), "--set", "population=2",
+            "--set", "generations=2", "--set", "recal_batches=1", "--set", "C=4"]
+    assert main(argv) == 0
+    events = read_events(out / "events.jsonl")
+    assert not validate(events)
+    assert events[0]["config"]["preset"] == "cpu"
+    evals = [e for e in events if e["type"] == "eval"]
+    assert {e["generation"] for e in evals} == {0, 1} and all("flops" in e for e in evals)
