@@ -13,6 +13,8 @@ from nasbench.events import EventLogError, read_events, validate
 VIEWS: list[tuple[str, set[str]]] = [
     ("nasbench.widgets.board:TrainingBoard", {"step", "metric"}),
     ("nasbench.widgets.ranking:KLRanking", {"eval"}),
+    ("nasbench.widgets.fairness:SamplingFairness", {"sample"}),
+    ("nasbench.widgets.evolution:EvolutionPanel", {"eval"}),
 ]
 
 

@@ -51,13 +51,13 @@ class FairNASConfig(SPOSConfig):
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "paper": {},
-        "cpu": {"epochs": 15, "batch_size": 64, "lr": 0.05, "C": 8, "layers": 6, "population": 10,
+        "cpu": {"epochs": 15, "batch_size": 64, "lr": 0.1, "C": 8, "layers": 4, "population": 10,
                 "generations": 4, "parents": 3, "mutations": 4, "crossovers": 4, "recal_batches": 4},
     }
     NOTES: ClassVar[dict[str, str]] = {
         "paper": "Chu et al. 2019 (ImageNet: 150 epochs of batch 256, MobileNetV2 space of 19 "
                  "layers x 6 MBConvs); search as in SPOS (50 x 20 generations)",
-        "cpu": "15 epochs, batch 64 with lr 0.05, C=8, 6-layer chain (chain-mbv2:per_stage=1), "
+        "cpu": "15 epochs, batch 64 with lr 0.1, C=8, 4-layer chain (chain-mbv2:stages=2,per_stage=2), "
                "evolution 10 x 4 generations (top 3, 4 mutations + 4 crossovers), BN "
                "re-estimated on 4 batches",
     }
@@ -68,7 +68,7 @@ class FairNAS(SPOS):
 
     name = "fairnas"
     Config = FairNASConfig
-    default_space = {"paper": "chain-mbv2", "cpu": "chain-mbv2:per_stage=1"}
+    default_space = {"paper": "chain-mbv2", "cpu": "chain-mbv2:stages=2,per_stage=2"}
 
     def setup(self):
         if len({len(o) for o in self.space.options}) != 1:
