@@ -205,3 +205,11 @@ def test_report_includes_both_views(tmp_path):
             rec(e)
     page = write_report(tmp_path).read_text()
     assert "<h2>SamplingFairness</h2>" in page and "<h2>EvolutionPanel</h2>" in page
+
+
+def test_fairness_figure_holds_no_nan_before_any_sample():
+    """A live figure's state goes to the browser as JSON, where NaN is not allowed."""
+    view = SamplingFairness(live=False, min_interval=0)
+    view(run_start())
+    z = view.fig.data[0].z
+    assert view.renders == 1 and all(v is None for row in z for v in row)

@@ -12,6 +12,7 @@ Supernet training and architecture search are decoupled:
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import ClassVar
@@ -38,7 +39,7 @@ class SPOSConfig(SearchConfig):
     flops_bins: int = 0                # 0: uniform paths (the paper); k: uniform over k FLOPs bins
     # search (src/Search/search.py)
     population: int = 50
-    generations: int = 20
+    generations: int = 20              # 0: train the supernet only (search later: `search()`)
     parents: int = 10                  # top-k of all candidates so far
     mutations: int = 25
     crossovers: int = 25
@@ -123,14 +124,21 @@ class SPOS(Search):
         valid = self.data.valid.batches(256, shuffle=False)
         return shared_weight_score(self.supernet, path, recal, valid, self.device)
 
-    def budget(self) -> float | None:
-        if self.config.flops_budget is None:
+    def budget(self, fraction: float | None) -> float | None:
+        """The FLOPs limit `fraction` of the way from the cheapest to the dearest path."""
+        if fraction is None:
             return None
         lo, hi = self.flops.bounds
-        return lo + self.config.flops_budget * (hi - lo)
+        return lo + fraction * (hi - lo)
 
     def finish(self):
-        c = self.config
+        if self.config.generations > 0:  # generations=0: train only, call `search()` later
+            self.search()
+
+    def search(self, **overrides):
+        """Evolution with the trained supernet (`overrides` change search settings, e.g.
+        `generations=10`); emits each generation as `eval` events and the winner as `genotype`."""
+        c = dataclasses.replace(self.config, **overrides)
 
         def log_generation(g, members):
             for m in members:
@@ -139,10 +147,11 @@ class SPOS(Search):
             if self.best is None or best.score > self._best_score:
                 self.best, self._best_score = best.choices, best.score  # kept if interrupted
 
-        self._best_score = -math.inf
+        self.best, self._best_score = None, -math.inf
         result = evolve(self.space, self.score, self.rng, population=c.population,
                         generations=c.generations, parents=c.parents, mutations=c.mutations,
                         crossovers=c.crossovers, mutation_prob=c.mutation_prob, cost=self.flops,
-                        budget=self.budget(), on_generation=log_generation)
+                        budget=self.budget(c.flops_budget), on_generation=log_generation)
         self.log_genotype(result.best)
         self.log_metric("best_valid_acc_shared", result.best_score)
+        return result

@@ -149,7 +149,7 @@ class SamplingFairness(EventView):
                 same = run.options and all(o == run.options[0] for o in run.options) and len(run.options[0]) == k
                 names = run.options[0] if same else [f"choice {j}" for j in range(k)]
                 rows = run.decisions if len(run.decisions) == len(counts) else [f"layer {d}" for d in range(len(counts))]
-                heat.z = ratio.tolist()
+                heat.z = [[None if np.isnan(v) else float(v) for v in row] for row in ratio]  # JSON: no NaN
                 heat.x, heat.y = names, rows
                 heat.text = [["" if np.isnan(v) else str(int(v)) for v in row] for row in counts]
                 heat.hovertemplate = "%{y} / %{x}: %{text} updates (%{z:.2f} x fair share)<extra></extra>"
