@@ -12,6 +12,8 @@ from nasbench.events import EventLogError, read_events, validate
 # (view "module:Class", event types that make it worth showing)
 VIEWS: list[tuple[str, set[str]]] = [
     ("nasbench.widgets.board:TrainingBoard", {"step", "metric"}),
+    ("nasbench.widgets.graph:SupernetGraph", {"alpha", "sample", "genotype"}),
+    ("nasbench.widgets.alpha:AlphaEvolution", {"alpha"}),
     ("nasbench.widgets.ranking:KLRanking", {"eval"}),
     ("nasbench.widgets.fairness:SamplingFairness", {"sample"}),
     ("nasbench.widgets.evolution:EvolutionPanel", {"eval"}),

@@ -1,8 +1,10 @@
 """Live views of a search. Each consumes events only (see `base.EventView`)."""
+from nasbench.widgets.alpha import AlphaEvolution
 from nasbench.widgets.base import EventView, op_color
 from nasbench.widgets.board import TrainingBoard
 from nasbench.widgets.evolution import EvolutionPanel
 from nasbench.widgets.fairness import SamplingFairness
+from nasbench.widgets.graph import SupernetGraph
 from nasbench.widgets.ranking import KLRanking
 
-__all__ = ["EventView", "op_color", "TrainingBoard", "KLRanking", "SamplingFairness", "EvolutionPanel"]
+__all__ = ["EventView", "op_color", "TrainingBoard", "KLRanking", "SamplingFairness", "EvolutionPanel", "SupernetGraph", "AlphaEvolution"]

@@ -1,0 +1,242 @@
+"""SupernetGraph and AlphaEvolution on synthetic event streams: Python-side state against values
+worked out from the stream itself, the throttle under a fake clock, replay, HTML export, report."""
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from nasbench.events import Recorder, make_event, read_events
+from nasbench.report import VIEWS, write_report
+from nasbench.spaces import Space, get_space
+from nasbench.widgets import AlphaEvolution, SupernetGraph, op_color
+from nasbench.widgets.alpha import MAX_POINTS
+from nasbench.widgets.graph import dot_layout, layered_layout, parse_plain
+
+DARTS = get_space("darts")
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def start(space):
+    return make_event("run_start", 0, method="test", dataset="digits", seed=0, config={},
+                      space=space.describe())
+
+
+def random_probs(space, rng, sharpness=1.0):
+    rows = []
+    for opts in space.options:
+        p = rng.dirichlet(np.full(len(opts), 1.0 / sharpness))
+        rows.append([float(v) for v in p / p.sum()])
+    return rows
+
+
+def alpha_stream(space, n, seed=0):
+    """run_start, n alpha events (a genotype every 10), run_end; also returns the probs."""
+    rng = np.random.default_rng(seed)
+    events, all_probs = [start(space)], []
+    for t in range(1, n + 1):
+        probs = random_probs(space, rng)
+        all_probs.append(probs)
+        events.append(make_event("alpha", t, step=t, probs=probs))
+        if t % 10 == 0:
+            c = space.derive(probs)
+            events.append(make_event("genotype", t, step=t, arch=space.encode(c), choices=list(c)))
+    events.append(make_event("run_end", n + 1, status="completed"))
+    return events, all_probs
+
+
+def edge_trace(view, d):
+    """The figure trace that draws decision d's edge."""
+    return view.fig.data[next(i for i, dd in view.edge_traces if dd == d)]
+
+
+# -- SupernetGraph ---------------------------------------------------------------------------
+def test_graph_colours_each_edge_by_its_strongest_op_and_lists_every_weight():
+    events, probs = alpha_stream(DARTS, 25)
+    view = SupernetGraph.from_events(events)
+    last = probs[-1]
+    genotype = DARTS.derive(probs[19])  # the last genotype event was at step 20
+    for d, row in enumerate(last):
+        best = DARTS.options[d][int(np.argmax(row))]
+        style = view.choice_style(d)
+        assert style["op"] == best and style["color"] == op_color(best)
+        assert math.isclose(style["weight"], max(row))
+        assert style["solid"] == (DARTS.options[d][genotype[d]] != "none")
+        trace = edge_trace(view, d)
+        assert trace.line.color == op_color(best)
+        assert trace.line.dash == ("solid" if style["solid"] else "dot")
+        hover = view.fig.data[view.mid_trace].hovertext[view.mid_decisions.index(d)]
+        for op, p in zip(DARTS.options[d], row):
+            assert f"{op}: {p:.3f}" in hover
+    widths = [view.choice_style(d)["width"] for d in range(len(last))]
+    order = np.argsort([max(r) for r in last])
+    assert all(np.diff(np.asarray(widths)[order]) >= 0), "a heavier op must not be drawn thinner"
+
+
+def test_graph_is_laid_out_once_and_restyled_without_moving():
+    events, _ = alpha_stream(DARTS, 30)
+    clock = FakeClock()
+    view = SupernetGraph(live=False, clock=clock)
+    view(events[0])
+    positions = dict(view.pos)
+    xy = [(list(t.x), list(t.y)) for t in view.fig.data]
+    for e in events[1:]:
+        clock.now += 1.0
+        view(e)
+    assert view.layouts == 1 and view.renders > 20
+    assert view.pos == positions
+    assert [(list(t.x), list(t.y)) for t in view.fig.data] == xy
+
+
+def test_layered_layout_puts_edges_left_to_right_and_stacks_the_two_cells():
+    g = DARTS.graph()
+    pos = layered_layout(list(g.nodes), list(g.edges))
+    assert set(pos) == set(g.nodes)
+    assert all(pos[v][0] > pos[u][0] for u, v in g.edges)
+    normal = [pos[n][1] for n in g.nodes if n.startswith("normal")]
+    reduce = [pos[n][1] for n in g.nodes if n.startswith("reduce")]
+    assert min(normal) > max(reduce)
+    assert len(set(pos.values())) == len(pos), "two nodes drawn on the same spot"
+
+
+def test_dot_is_optional_and_its_output_is_parsed(monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    assert dot_layout(["a", "b"], [("a", "b")]) is None
+    view = SupernetGraph.from_events([start(DARTS)])
+    assert view.layout_used == "layered"
+    plain = 'graph 1 3 1\nnode a 0.5 0.5 0.75 0.5 a solid ellipse black lightgrey\n' \
+            'node "c:1" 2.5 0.25 0.75 0.5 "c:1" solid ellipse black lightgrey\nedge a "c:1" 4 0.8 0.5 1 0.5 2 0.3 2.2 0.25 solid black\nstop\n'
+    assert parse_plain(plain) == {"a": (0.5, 0.5), "c:1": (2.5, 0.25)}
+
+
+def test_graph_highlights_the_sampled_path_and_counts_samples():
+    space = get_space("nb201-small")
+    rng = np.random.default_rng(0)
+    events, counts = [start(space)], np.zeros((3, 5), int)
+    for t in range(40):
+        c = space.sample(rng)
+        counts[np.arange(3), c] += 1
+        events.append(make_event("sample", t, step=t, choices=list(c), arch=space.encode(c), purpose="train"))
+    view = SupernetGraph.from_events(events)
+    assert view.counts == counts.tolist()
+    for d, k in enumerate(c):
+        op = space.options[d][k]
+        style = view.choice_style(d)
+        assert style["on_path"] == (op != "none")
+        assert edge_trace(view, d).line.color == (op_color(op) if op != "none" else "#c8c8c8")
+        hover = view.fig.data[view.mid_trace].hovertext[view.mid_decisions.index(d)]
+        assert f"{space.options[d][0]}: sampled {counts[d][0]}x" in hover
+
+
+def test_graph_colours_decision_nodes_of_a_chain():
+    space = Space(["layer0", "layer1", "layer2"], [["k3", "k5", "skip"]] * 3)
+    choices = [2, 0, 1]
+    events = [start(space), make_event("sample", 1, step=1, choices=choices,
+                                       arch=space.encode(choices), purpose="train")]
+    view = SupernetGraph.from_events(events)
+    nodes = view.space["graph"]["nodes"]
+    colors = view.fig.data[view.node_trace].marker.color
+    for node, color in zip(nodes, colors):
+        if "decision" in node:
+            assert color == op_color(space.options[node["decision"]][choices[node["decision"]]])
+    assert sum("decision" in n for n in nodes) == 3
+
+
+# -- AlphaEvolution --------------------------------------------------------------------------
+def test_alpha_view_keeps_the_table_entropy_and_parameter_free_counts():
+    events, probs = alpha_stream(DARTS, 30)
+    view = AlphaEvolution.from_events(events)
+    assert view.steps == list(range(1, 31))
+    table = view.table()
+    assert table.shape == (28, 8)
+    np.testing.assert_allclose(table, np.array(probs[-1]))
+    reference = [np.mean([scipy.stats.entropy(row) for row in p]) for p in probs]
+    np.testing.assert_allclose(view.entropy, reference, rtol=1e-9)
+    skipless = {"none", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"}
+    expected = [sum(DARTS.options[d][c] not in skipless for d, c in enumerate(DARTS.derive(probs[t - 1])))
+                for t in (10, 20, 30)]
+    assert view.free_steps == [10, 20, 30] and view.free == expected
+    np.testing.assert_allclose(view.fig.data[view.heatmap].z, table)
+
+
+def test_alpha_bands_stack_each_decisions_probabilities():
+    events, probs = alpha_stream(DARTS, 12)
+    view = AlphaEvolution.from_events(events)
+    bands = view.bands()
+    n, T = len(DARTS.decisions), 12
+    for k, op in enumerate(DARTS.options[0]):
+        x, y = bands[op]
+        polys = np.split(y, np.flatnonzero(np.isnan(y)) + 1)
+        assert len([p for p in polys if len(p)]) == n
+        for d in (0, 5, 27):
+            poly = polys[d]
+            top, bottom = poly[:T], poly[T:2 * T][::-1]
+            thickness = (top - bottom) / 0.9
+            np.testing.assert_allclose(thickness, [p[d][k] for p in probs], atol=1e-9)
+            assert bottom.min() >= n - 1 - d - 1e-9 and top.max() <= n - 1 - d + 0.9 + 1e-9
+
+
+def test_alpha_history_is_averaged_down_for_the_browser():
+    events, _ = alpha_stream(get_space("nb201-small"), 3 * MAX_POINTS + 7)
+    view = AlphaEvolution.from_events(events)
+    x, _ = view.bands()["none"]
+    assert len(view.steps) == 3 * MAX_POINTS + 7
+    assert (len(x) - 3) / 3 / 2 <= MAX_POINTS  # 3 bands, each a polygon of 2 sides
+
+
+# -- both: throttle, replay, export ----------------------------------------------------------
+@pytest.mark.parametrize("cls", [SupernetGraph, AlphaEvolution])
+def test_throttle_lets_a_few_redraws_a_second_through_whatever_the_rate(cls):
+    events, _ = alpha_stream(DARTS, 400)
+    clock = FakeClock()
+    view = cls(live=True, clock=clock)  # a FigureWidget: count the messages it would send
+    sent = []
+    view.fig._send_update_msg = lambda *a, **k: sent.append("update")
+    view.fig._send_restyle_msg = lambda *a, **k: sent.append("restyle")
+    view.fig._send_relayout_msg = lambda *a, **k: sent.append("relayout")
+    view(events[0])  # run_start draws the skeleton (once per run)
+    sent.clear()
+    for e in events[1:]:
+        clock.now += 0.002  # 500 events a second: 400 alphas in ~0.9 s
+        view(e)
+    seconds = clock.now
+    assert view.renders <= seconds / view.min_interval + 2   # + the first and the run_end flush
+    assert view.renders >= 2
+    per_render = {SupernetGraph: 1, AlphaEvolution: 2}[cls]
+    assert len(sent) <= per_render * view.renders
+    assert view.events_seen == len(events)
+
+
+@pytest.mark.parametrize("cls", [SupernetGraph, AlphaEvolution])
+def test_replay_from_a_recorded_log_equals_the_live_view(cls, tmp_path):
+    events, _ = alpha_stream(DARTS, 15)
+    with Recorder(tmp_path / "events.jsonl") as rec:
+        for e in events:
+            rec(e)
+    live = cls(live=False, min_interval=0)
+    for e in events:
+        live(e)
+    replayed = cls.from_events(tmp_path / "events.jsonl")
+    assert replayed.fig.to_json() == live.fig.to_json()
+    html = replayed.to_html(include_plotlyjs=False)
+    assert "<div" in html and "normal:2" in html
+
+
+def test_report_includes_both_views(tmp_path):
+    names = [path for path, _ in VIEWS]
+    assert "nasbench.widgets.graph:SupernetGraph" in names
+    assert "nasbench.widgets.alpha:AlphaEvolution" in names
+    events, _ = alpha_stream(DARTS, 5)
+    with Recorder(tmp_path / "events.jsonl") as rec:
+        for e in events:
+            rec(e)
+    page = write_report(tmp_path).read_text()
+    assert "SupernetGraph" in page and "AlphaEvolution" in page
+    assert len(read_events(tmp_path / "events.jsonl")) == len(events)
