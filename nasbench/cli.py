@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("jupyter_args", nargs=argparse.REMAINDER)
     lab.set_defaults(func=cmd_lab)
 
+    from nasbench.bench.cli import add_parser as add_bench_parser
+    add_bench_parser(sub)  # `nasbench bench build|verify|show` (ground-truth tables)
+
     return parser
 
 

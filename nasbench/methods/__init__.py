@@ -16,6 +16,8 @@ class UnknownMethod(ValueError):
 METHODS: dict[str, tuple[str, str]] = {
     "random": ("nasbench.methods.random_ws:RandomSearchWS",
                "random search with weight sharing (Li & Talwalkar 2019)"),
+    "oneshot": ("nasbench.methods.oneshot:OneShot",
+                "one-shot model with path dropout, ranked by accuracy and KL (Bender et al. 2018)"),
     "darts": ("nasbench.methods.darts:Darts",
               "differentiable search: softmax-mixed ops, bilevel alpha / weight steps (Liu et al. 2019)"),
     "spos": ("nasbench.methods.spos:SPOS",

@@ -165,6 +165,9 @@ class Search:
         if isinstance(default, dict):  # e.g. {"paper": "chain-shuffle", "cpu": "chain-shuffle:per_stage=1"}
             default = default.get(preset, default["paper"])
         self.space = get_space(space or default)
+        if isinstance(data, str) and data == "digits-bench":  # the task of the space's ground-truth table
+            from nasbench.bench import load_data
+            data = load_data(self.space, self.seed, **({"n_train": config.n_train} if config.n_train else {}))
         self.data = data if isinstance(data, datasets.Dataset) else datasets.load(
             data, n_train=config.n_train, seed=self.seed)
         self.out = Path(out) if out is not None else None
@@ -277,8 +280,19 @@ class Search:
 
     def log_eval(self, choices: Sequence[int], score: float, metric: str, **extra) -> None:
         choices = self.space.validate(choices)
+        truth = self.truth(choices) if "truth" not in extra else None
+        if truth is not None:
+            extra["truth"] = truth
         self.emit("eval", arch=self.space.encode(choices), choices=list(choices), score=float(score),
                   metric=metric, **extra)
+
+    def truth(self, choices: Sequence[int]) -> float | None:
+        """Stand-alone test accuracy of `choices` from the ground-truth table of this run's space
+        and data setting (`nasbench.bench`), or None where no table covers them."""
+        if not hasattr(self, "_truth_table"):
+            from nasbench.bench import find_table
+            self._truth_table = find_table(self.space.name, self.data.info)
+        return self._truth_table.truth(choices) if self._truth_table is not None else None
 
     def log_metric(self, name: str, value: float) -> None:
         self.emit("metric", step=self.step, name=name, value=float(value))

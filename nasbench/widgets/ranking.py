@@ -23,11 +23,13 @@ class KLRanking(EventView):
     """Scatter of one-shot score (or KL) against stand-alone accuracy, with the running Kendall tau.
 
     `metric`: the score shown first: "score" (the first metric the run logs), "kl", or a metric
-    name such as "valid_acc_oneshot". `n_boot`: bootstrap resamples for the interval."""
+    name such as "valid_acc_oneshot". `n_boot`: bootstrap resamples for the interval. `label`:
+    the title's start (default: the method and space of the run)."""
 
-    def __init__(self, metric: str = "score", n_boot: int = 200, **kwargs):
+    def __init__(self, metric: str = "score", n_boot: int = 200, label: str | None = None, **kwargs):
         self.metric = metric
         self.n_boot = n_boot
+        self.label = label
         self.series: dict[str, dict[str, tuple[float, float]]] = {}   # name -> arch -> (score, truth)
         self.without_truth = 0
         self.title = "ranking"
@@ -43,7 +45,7 @@ class KLRanking(EventView):
     def handle(self, event):
         kind = event["type"]
         if kind == "run_start":
-            self.title = f"{event['method']} on {event['space'].get('name', '?')}"
+            self.title = self.label or f"{event['method']} on {event['space'].get('name', '?')}"
             self.series.clear()
             self.without_truth = 0
             return True
