@@ -227,3 +227,19 @@ def test_other_spaces_are_refused_with_a_clear_error():
     from nasbench.methods import ConfigError
     with pytest.raises(ConfigError, match="oneshot runs on"):
         incoming_paths(get_space("chain-small"))
+
+
+def test_cli_run_on_the_benchmark_task_gets_truth_and_a_valid_log(tmp_path):
+    from nasbench.cli import main
+    from nasbench.events import read_events, validate
+    out = tmp_path / "os"
+    code = main(["run", "oneshot", "--space", "nb201-small", "--dataset", "digits-bench", "--steps", "2",
+                 "--set", "n_candidates=4", "--set", "eval_batches=1", "--set", "C=4",
+                 "--out", str(out), "--quiet"])
+    assert code == 0
+    events = read_events(out / "events.jsonl")
+    assert validate(events) == []
+    evals = [e for e in events if e["type"] == "eval"]
+    assert len(evals) == 4 and all("truth" in e and "kl" in e for e in evals)
+    assert {e["name"] for e in events if e["type"] == "metric"} >= {"kendall_tau_acc", "kendall_tau_kl"}
+    assert main(["run", "oneshot", "--set", "drop_rate=1.5", "--out", str(tmp_path / "bad")]) == 2
