@@ -169,3 +169,27 @@ def test_steps_cap_the_run(digits):
     _, result = run(digits, steps=3)
     assert result.steps == 3
     assert sum(e["type"] == "step" for e in result.events) == 3
+
+
+def test_a_later_stage_extends_the_same_valid_log(digits, tmp_path):
+    search, first = run(digits, out=tmp_path, epochs=1)
+    assert first.status == "completed"
+
+    def stage():  # e.g. SPOS's evolution run again after training
+        for choices in [(3, 3, 3), (1, 1, 1)]:
+            search.log_eval(choices, 0.99 if choices == (3, 3, 3) else 0.1, "valid_acc_shared")
+        search.log_genotype((3, 3, 3))
+        return "stage result"
+
+    second, value = search.extend(stage)
+    assert value == "stage result" and second.status == "completed"
+    events = read_events(tmp_path / "events.jsonl")
+    assert validate(events) == [], "exactly one run_end, at the end"
+    assert strip_times(events) == strip_times(search.events)
+    assert events[-1]["best"] == search.space.encode((3, 3, 3)) == second.best
+    assert [e["type"] for e in events[-4:]] == ["eval", "eval", "genotype", "run_end"]
+    assert events[-2]["type"] == "genotype" and events[-1]["type"] == "run_end"
+    assert json.loads((tmp_path / "summary.json").read_text())["best"] == second.best
+    assert all(b["t"] >= a["t"] for a, b in zip(events, events[1:]))
+    with pytest.raises(RuntimeError, match="call run"):
+        RandomSearchWS("nb201-small", digits, progress=False, **TINY).extend(stage)

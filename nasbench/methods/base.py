@@ -320,10 +320,10 @@ class Search:
         """Run the search to the end (or to Ctrl-C / a failure); return what it found."""
         self._seed_everything()
         self._t0 = time.perf_counter()
-        status, error, crash = "completed", None, None
         checkpoint = self._checkpoint_path()
         resuming = self.resume and checkpoint is not None and checkpoint.exists()
-        try:
+
+        def search():
             self.setup()
             if resuming:
                 self._restore(checkpoint)
@@ -340,6 +340,29 @@ class Search:
                 self.train_epoch(epoch)
                 self._save_checkpoint(epoch + 1)
             self.finish()
+
+        return self._guarded(search)[0]
+
+    def extend(self, stage: Callable[[], Any]) -> tuple[RunResult, Any]:
+        """Run one more stage after `run()` has ended (e.g. SPOS's evolution again with other
+        settings). The log stays one valid run: its `run_end` moves after the stage's events
+        and reports the new best. Returns (the new RunResult, what `stage` returned)."""
+        if not self.events or self.events[-1]["type"] != "run_end":
+            raise RuntimeError("extend() continues a finished run: call run() first")
+        last = self.events.pop()
+        self._t_offset, self._t0 = last.get("wall", self.events[-1]["t"]), time.perf_counter()
+        if self.out is not None:
+            with Recorder(self.out / "events.jsonl") as rewrite:  # drop the old run_end
+                for event in self.events:
+                    rewrite(event)
+            self._recorder = Recorder(self.out / "events.jsonl", append=True)
+        return self._guarded(stage)
+
+    def _guarded(self, stage: Callable[[], Any]) -> tuple[RunResult, Any]:
+        """Run `stage`; whatever happens, end the log with `run_end` and write the summary."""
+        status, error, crash, value = "completed", None, None, None
+        try:
+            value = stage()
         except KeyboardInterrupt:
             status = "interrupted"
         except NonFiniteLoss as e:
@@ -358,12 +381,13 @@ class Search:
                            self.step, wall, error, self.events)
         if self._recorder is not None:
             self._recorder.close()
+            self._recorder = None
             (self.out / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
         if crash is not None:
             raise crash
         if error:
             print(f"{self.name}: run failed: {error}")
-        return result
+        return result, value
 
     # -- checkpoints ------------------------------------------------------------------------
     def _checkpoint_path(self) -> Path | None:

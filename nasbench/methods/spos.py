@@ -137,7 +137,10 @@ class SPOS(Search):
 
     def search(self, **overrides):
         """Evolution with the trained supernet (`overrides` change search settings, e.g.
-        `generations=10`); emits each generation as `eval` events and the winner as `genotype`."""
+        `generations=10`); emits each generation as `eval` events and the winner as `genotype`.
+        Called after `run()` has ended, it extends the same log (see `Search.extend`)."""
+        if self.events and self.events[-1]["type"] == "run_end":
+            return self.extend(lambda: self.search(**overrides))[1]
         c = dataclasses.replace(self.config, **overrides)
 
         def log_generation(g, members):
