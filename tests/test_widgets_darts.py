@@ -163,6 +163,9 @@ def test_alpha_view_keeps_the_table_entropy_and_parameter_free_counts():
     expected = [sum(DARTS.options[d][c] not in skipless for d, c in enumerate(DARTS.derive(probs[t - 1])))
                 for t in (10, 20, 30)]
     assert view.free_steps == [10, 20, 30] and view.free == expected
+    # share of alpha on max_pool, avg_pool, skip_connect (indices 1-3), per cell
+    for cell, rows in (("normal", slice(0, 14)), ("reduce", slice(14, 28))):
+        np.testing.assert_allclose(view.share[cell], [np.array(p)[rows, 1:4].sum(1).mean() for p in probs])
     np.testing.assert_allclose(view.fig.data[view.heatmap].z, table)
 
 
