@@ -17,7 +17,7 @@ venv: $(STAMP)
 # Runs once, and again whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e ".[lab,test]"
+	$(BIN)/python -m pip install -e ".[lab,test,ray]"
 	touch $@
 
 lab: $(STAMP)
