@@ -21,7 +21,7 @@ from torch import nn
 
 from nasbench.blocks import BLOCKS, MBCONV, SHUFFLE, UnknownBlock, build_block
 from nasbench.spaces.base import Choices, Space
-from nasbench.supernet.choice import ChoiceEdge
+from nasbench.supernet.choice import ChoiceEdge, check_path_arguments, use_batch_statistics
 
 Stage = tuple[float, int, int]  # (width multiplier of C, layers, stride of the first layer)
 
@@ -118,15 +118,11 @@ class ChainNetwork(nn.Module):
                                   nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                                   nn.Linear(2 * C_last, num_classes))
         if not track_running_stats:
-            for m in self.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.track_running_stats = False
-                    m.running_mean = m.running_var = m.num_batches_tracked = None
+            use_batch_statistics(self)
 
     def forward(self, x, choices: Sequence[int] | None = None,
                 weights: Sequence[torch.Tensor] | None = None):
-        if self.choices is None and choices is None and weights is None:
-            raise ValueError("a supernet needs choices=(one path) or weights=(per-decision mixing)")
+        check_path_arguments(self.choices, choices, weights)
         x = self.stem(x)  # (B, C, H, W)
         for d, layer in enumerate(self.layers):
             if self.choices is not None:

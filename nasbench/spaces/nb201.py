@@ -18,7 +18,7 @@ from torch import nn
 
 from nasbench.ops import build_op, ReLUConvBN
 from nasbench.spaces.base import Choices, InvalidArchitecture, Space
-from nasbench.supernet.choice import ChoiceEdge
+from nasbench.supernet.choice import ChoiceEdge, check_path_arguments, use_batch_statistics
 
 NB201_OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
 
@@ -162,15 +162,11 @@ class NB201Network(nn.Module):
         self.head = nn.Sequential(nn.BatchNorm2d(C_prev), nn.ReLU(inplace=False),
                                   nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(C_prev, num_classes))
         if not track_running_stats:
-            for m in self.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.track_running_stats = False
-                    m.running_mean = m.running_var = m.num_batches_tracked = None
+            use_batch_statistics(self)
 
     def forward(self, x, choices: Sequence[int] | None = None,
                 weights: Sequence[torch.Tensor] | None = None):
-        if self.choices is None and choices is None and weights is None:
-            raise ValueError("a supernet needs choices=(one path) or weights=(per-decision mixing)")
+        check_path_arguments(self.choices, choices, weights)
         x = self.stem(x)  # (B, C, H, W)
         for layer in self.layers:
             x = layer(x, choices, weights) if isinstance(layer, Cell) else layer(x)

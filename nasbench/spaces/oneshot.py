@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from nasbench.ops import ReLUConvBN, build_op
+from nasbench.supernet.choice import check_path_arguments, use_batch_statistics
 from nasbench.spaces.base import Choices, InvalidArchitecture, Space
 from nasbench.spaces.nb201 import ResidualReduce
 
@@ -288,15 +289,11 @@ class OneShotNetwork(nn.Module):
                 C_pp, C_p = C_p, space.blocks * C_s
         self.head = nn.Sequential(nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(C_p, num_classes))
         if not track_running_stats:
-            for m in self.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.track_running_stats = False
-                    m.running_mean = m.running_var = m.num_batches_tracked = None
+            use_batch_statistics(self)
 
     def forward(self, x, choices: Sequence[int] | None = None,
                 weights: Sequence[torch.Tensor] | None = None):
-        if self.choices is None and choices is None and weights is None:
-            raise ValueError("a supernet needs choices=(one architecture) or weights=(per-path weights)")
+        check_path_arguments(self.choices, choices, weights)
         s0 = s1 = self.stem(x)   # (B, C, H, W)
         for layer in self.layers:
             if isinstance(layer, ChoiceCell):

@@ -28,3 +28,19 @@ class ChoiceEdge(nn.Module):
         if weights is None:
             raise ValueError("a ChoiceEdge runs one candidate (choice=k) or mixes them (weights=w)")
         return sum(w * op(x) for w, op in zip(weights, self.candidates))
+
+
+def use_batch_statistics(network: nn.Module) -> None:
+    """Make every BN layer normalise with each batch's own statistics, keeping no running
+    averages (NAS-Bench-201's weight-sharing baselines): a path is then never normalised with
+    statistics gathered on other paths, in training or in evaluation."""
+    for m in network.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.track_running_stats = False
+            m.running_mean = m.running_var = m.num_batches_tracked = None
+
+
+def check_path_arguments(fixed, choices, weights) -> None:
+    """A stand-alone network (`fixed` choices) runs as is; a supernet needs a path or weights."""
+    if fixed is None and choices is None and weights is None:
+        raise ValueError("a supernet needs choices=(one path) or weights=(per-decision mixing)")
