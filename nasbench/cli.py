@@ -84,9 +84,12 @@ def cmd_list(args) -> int:
     from nasbench.data import DATASETS
     from nasbench.methods import METHODS
     from nasbench.spaces import SPACES
+    from nasbench.bench import BENCH_DATA_NAME
+    bench_data = {BENCH_DATA_NAME: "the task of the space's ground-truth table (noisy digits); "
+                                   "eval events then carry `truth`"}
     for title, table in (("methods", {k: v[1] for k, v in METHODS.items()}),
                          ("spaces", {k: v[1] for k, v in SPACES.items()}),
-                         ("datasets", DATASETS)):
+                         ("datasets", {**DATASETS, **bench_data})):
         print(f"{title}:")
         for name, text in table.items():
             print(f"  {name:<16} {text}")
