@@ -198,7 +198,7 @@ class Darts(Search):
         self.scheduler.step()
         if self.step % c.alpha_every:
             self.log_probs()  # the epoch's last alpha, so views end on it
-        self.log_genotype(self.space.derive(self.probs()))
+        self.log_genotype(self.space.derive([p.cpu().numpy() for p in self.probs()]))
 
     def log_probs(self):
         probs = self.probs()
