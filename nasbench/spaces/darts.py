@@ -246,17 +246,17 @@ class Cell(nn.Module):
     def forward(self, s0, s1, choices=None, weights=None):
         states = [self.preprocess0(s0), self.preprocess1(s1)]  # (B, C, H, W) each
         k = 0
-        for i in range(2, self.space.steps + 2):
-            node = None
-            for h in states:  # node i takes one edge from every earlier node
-                out = self._edge(k, h, choices, weights)
-                node = out if node is None else node if out is None else node + out
-                k += 1
-            if node is None:  # no input at all: a zero map of the cell's output size
-                node = states[1].new_zeros(states[1].shape[0], states[1].shape[1],
-                                           *([(n + 1) // 2 for n in states[1].shape[2:]]
-                                             if self.reduction else states[1].shape[2:]))
-            states.append(node)
+        for _ in range(self.space.steps):
+            # node i sums one edge from every earlier node; absent (`none`) edges give None
+            outs = [self._edge(k + j, h, choices, weights) for j, h in enumerate(states)]
+            outs = [o for o in outs if o is not None]
+            k += len(states)
+            if outs:
+                states.append(sum(outs[1:], outs[0]))
+            else:  # no input at all: a zero map of the cell's output size
+                B, C, H, W = states[1].shape
+                states.append(states[1].new_zeros(B, C, *(((H + 1) // 2, (W + 1) // 2)
+                                                          if self.reduction else (H, W))))
         return torch.cat(states[2:], dim=1)  # (B, steps*C, H', W')
 
 
