@@ -29,7 +29,7 @@ from torch import nn
 
 from nasbench.ops import FactorizedReduce, ReLUConvBN, build_op
 from nasbench.spaces.base import Choices, InvalidArchitecture, Space
-from nasbench.supernet.choice import ChoiceEdge
+from nasbench.supernet.choice import ChoiceEdge, check_path_arguments, use_batch_statistics
 
 DARTS_OPS = ["none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
              "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"]
@@ -285,15 +285,11 @@ class DartsNetwork(nn.Module):
             C_pp, C_p = C_p, space.steps * C_curr
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(C_p, num_classes))
         if not track_running_stats:
-            for m in self.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.track_running_stats = False
-                    m.running_mean = m.running_var = m.num_batches_tracked = None
+            use_batch_statistics(self)
 
     def forward(self, x, choices: Sequence[int] | None = None,
                 weights: Sequence[torch.Tensor] | None = None):
-        if self.choices is None and choices is None and weights is None:
-            raise ValueError("a supernet needs choices=(one path) or weights=(per-decision mixing)")
+        check_path_arguments(self.choices, choices, weights)
         s0 = s1 = self.stem(x)  # (B, 3C, H, W)
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1, choices, weights)
