@@ -154,7 +154,6 @@ class Darts(Search):
         self.arch_optimizer = torch.optim.Adam(self.alpha.parameters(), c.arch_lr,
                                                betas=(c.arch_beta1, c.arch_beta2),
                                                weight_decay=c.arch_weight_decay)
-        self.valid_batches = self.endless(self.data.valid)  # the architecture's half of the data
         self.track(supernet=self.supernet, alpha=self.alpha, optimizer=self.optimizer,
                    scheduler=self.scheduler, arch_optimizer=self.arch_optimizer)
 
@@ -181,9 +180,12 @@ class Darts(Search):
         c = self.config
         self.supernet.train()
         lr = self.scheduler.get_last_lr()[0]
+        # the architecture's half of the data, a fresh pass each epoch, so that resuming from an
+        # epoch-end checkpoint replays exactly what the uninterrupted run saw
+        valid_batches = self.endless(self.data.valid)
         for x, y in self.batches():
             for _ in range(c.arch_steps):
-                loss_val = self.arch_step((x, y), next(self.valid_batches), xi=lr)
+                loss_val = self.arch_step((x, y), next(valid_batches), xi=lr)
             self.log_step("arch", loss_val)
             # Step 2: the weights, with alpha held fixed
             logits = self.supernet(x, weights=self.probs())
