@@ -28,22 +28,22 @@ if not os.path.exists(CHROMIUM):
         raise RuntimeError("CI needs chromium for the browser test (.ci/run installs it)")
     pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
-NOTEBOOK = {
-    "cells": [
-        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": [
-            "from nasbench.widgets import TrainingBoard\n",
-            "board = TrainingBoard(min_interval=0.2)\n",
-            "board"]},
-        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": [
-            "from nasbench.methods import get_method\n",
-            "search = get_method('random')('nb201-small', 'digits', epochs=12, C=4, layers=1, batch_size=16,\n",
-            "                              n_candidates=2, n_top=1, callbacks=[board], progress=False)\n",
-            "result = search.run()\n",
-            "print('RUN-' + 'FINISHED', result.status)"]},
-    ],
-    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    "nbformat": 4, "nbformat_minor": 5,
+RUNS = {  # view -> the search it watches (tiny, a few seconds on one core)
+    "TrainingBoard": "get_method('random')('nb201-small', 'digits', epochs=12, C=4, layers=1, batch_size=16,"
+                     " n_candidates=2, n_top=1, callbacks=[view], progress=False)",
+    "AlphaEvolution": "get_method('darts')('nb201-small', 'digits', epochs=6, C=4, layers=1, batch_size=16,"
+                      " alpha_every=1, callbacks=[view], progress=False)",
 }
+
+
+def notebook(view: str) -> dict:
+    code = [f"from nasbench.widgets import {view}\nview = {view}(min_interval=0.2)\nview",
+            f"from nasbench.methods import get_method\nsearch = {RUNS[view]}\nresult = search.run()\n"
+            "print('RUN-' + 'FINISHED', result.status)"]
+    return {"cells": [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+                       "source": c} for c in code],
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+            "nbformat": 4, "nbformat_minor": 5}
 
 
 def free_port() -> int:
@@ -54,11 +54,13 @@ def free_port() -> int:
 
 @pytest.fixture
 def lab(tmp_path):
-    (tmp_path / "live.ipynb").write_text(json.dumps(NOTEBOOK))
+    for view in RUNS:
+        (tmp_path / f"{view}.ipynb").write_text(json.dumps(notebook(view)))
     port, token = free_port(), "nasbench-browser-test"
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
-           "--ServerApp.ip=127.0.0.1", "--allow-root"]
+           "--ServerApp.ip=127.0.0.1", "--allow-root",
+           f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"]  # no tabs restored from an earlier test
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     base = f"http://127.0.0.1:{port}"
@@ -95,7 +97,8 @@ def run_cell(page, n: int, tries: int = 6) -> None:
     raise AssertionError(f"cell {n} never started running")
 
 
-def test_a_view_updates_live_while_the_cell_runs(lab):
+@pytest.mark.parametrize("view", sorted(RUNS))
+def test_a_view_updates_live_while_the_cell_runs(lab, view):
     from playwright.sync_api import sync_playwright
 
     base, token = lab
@@ -103,13 +106,13 @@ def test_a_view_updates_live_while_the_cell_runs(lab):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{base}/lab/tree/live.ipynb?token={token}")
+            page.goto(f"{base}/lab/tree/{view}.ipynb?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
             run_cell(page, 0)                              # show the view
             try:
                 page.wait_for_selector(".js-plotly-plot", timeout=180_000)  # first load is slow
             except Exception:
-                page.screenshot(path=str(Path(os.environ.get("NASBENCH_SCREENSHOTS", "/tmp")) / "nasbench_live.png"))
+                page.screenshot(path=str(Path(os.environ.get("NASBENCH_SCREENSHOTS", "/tmp")) / f"nasbench_live_{view}.png"))
                 raise
             run_cell(page, 1)                              # start the search
             points = "(() => { const g = document.querySelector('.js-plotly-plot');" \
@@ -122,7 +125,7 @@ def test_a_view_updates_live_while_the_cell_runs(lab):
                     finished = True
                     break
                 time.sleep(0.3)
-            page.screenshot(path=str(Path(os.environ.get("NASBENCH_SCREENSHOTS", "/tmp")) / "nasbench_live.png"))
+            page.screenshot(path=str(Path(os.environ.get("NASBENCH_SCREENSHOTS", "/tmp")) / f"nasbench_live_{view}.png"))
         finally:
             browser.close()
     assert finished, f"the search cell did not finish; points seen: {seen[-5:]}"
