@@ -149,17 +149,18 @@ def _spec(base: str, **args) -> str:
     return f"{base}:{given}" if given else base
 
 
-def chain_shuffle(*, stages: int | None = None, per_stage: int | None = None, skip: int = 0,
-                  stem_stride: int = 1) -> ChainSpace:
-    return ChainSpace(SHUFFLE + (["skip"] if skip else []), _stages(SHUFFLE_STAGES, stages, per_stage),
+def _paper_chain(base: str, blocks: list[str], layout: Sequence[Stage], *, stages: int | None = None,
+                 per_stage: int | None = None, skip: int = 0, stem_stride: int = 1) -> ChainSpace:
+    """A paper's chain (`layout`), optionally cut to `stages` x `per_stage` layers, with `skip`."""
+    return ChainSpace(blocks + (["skip"] if skip else []), _stages(layout, stages, per_stage),
                       stem_stride=stem_stride,
-                      name=_spec("chain-shuffle", stages=stages, per_stage=per_stage, skip=skip,
+                      name=_spec(base, stages=stages, per_stage=per_stage, skip=skip,
                                  stem_stride=stem_stride if stem_stride != 1 else None))
 
 
-def chain_mbv2(*, stages: int | None = None, per_stage: int | None = None, skip: int = 0,
-               stem_stride: int = 1) -> ChainSpace:
-    return ChainSpace(MBCONV + (["skip"] if skip else []), _stages(MBV2_STAGES, stages, per_stage),
-                      stem_stride=stem_stride,
-                      name=_spec("chain-mbv2", stages=stages, per_stage=per_stage, skip=skip,
-                                 stem_stride=stem_stride if stem_stride != 1 else None))
+def chain_shuffle(**kw) -> ChainSpace:
+    return _paper_chain("chain-shuffle", SHUFFLE, SHUFFLE_STAGES, **kw)
+
+
+def chain_mbv2(**kw) -> ChainSpace:
+    return _paper_chain("chain-mbv2", MBCONV, MBV2_STAGES, **kw)
