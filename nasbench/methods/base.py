@@ -93,10 +93,10 @@ def parse_setting(cls: type[SearchConfig], key: str, text: str) -> Any:
     if key not in {f.name for f in dataclasses.fields(cls)}:
         raise ConfigError(f"unknown setting {key!r} for {cls.__name__}; "
                           f"known settings: {', '.join(sorted(f.name for f in dataclasses.fields(cls)))}")
-    kinds = [t for t in typing.get_args(hints[key]) or (hints[key],) if t is not type(None)]
-    if text.lower() in ("none", "null") and len(kinds) < len(typing.get_args(hints[key]) or (0,)):
+    args = typing.get_args(hints[key]) or (hints[key],)
+    if type(None) in args and text.lower() in ("none", "null"):  # an optional setting
         return None
-    kind = kinds[0]
+    kind = next(t for t in args if t is not type(None))
     try:
         if kind is bool:
             if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
