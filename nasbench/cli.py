@@ -1,4 +1,4 @@
-"""`nasbench run|report|list|validate|lab`: the run contract of docs/events.md on the command line.
+"""`nasbench run|report|compare|list|validate|lab`: the run contract of docs/events.md on the command line.
 
 Bad input ends with a one-line error and a non-zero exit code, never a traceback
 (set NASBENCH_DEBUG=1 to see one).
@@ -80,6 +80,28 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from nasbench.bench import NoTable, load_table
+    from nasbench.compare import compare, format_table, write_html
+    dirs = [Path(d) for d in args.dirs]
+    missing = [str(d) for d in dirs if not d.is_dir()]
+    if missing:
+        raise CLIError(f"not a run directory: {missing[0]}")
+    rows = compare(dirs)
+    ceiling = None
+    for row in rows:
+        try:
+            ceiling = load_table(row.space).ceiling() if row.truth is not None else None
+        except NoTable:
+            continue
+        if ceiling:
+            break
+    print(format_table(rows, ceiling))
+    if args.html:
+        print(write_html(rows, args.html))
+    return 0
+
+
 def cmd_list(args) -> int:
     from nasbench.data import DATASETS
     from nasbench.methods import METHODS
@@ -135,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("path", help="a run directory or an events.jsonl file")
     val.add_argument("--partial", action="store_true", help="accept a log without run_end")
     val.set_defaults(func=cmd_validate)
+
+    cmp = sub.add_parser("compare", help="recorded runs side by side, judged by the ground-truth table")
+    cmp.add_argument("dirs", nargs="+", help="run directories")
+    cmp.add_argument("--html", default=None, metavar="FILE", help="also write the table and its plot")
+    cmp.set_defaults(func=cmd_compare)
 
     lst = sub.add_parser("list", help="list methods, spaces and data sets")
     lst.set_defaults(func=cmd_list)

@@ -147,6 +147,27 @@ class Table:
         """Spread between architectures next to noise between seeds (see `spread_and_noise`)."""
         return spread_and_noise([e.test_accs for e in self.entries.values()])
 
+    def ceiling(self) -> dict:
+        """How well the table can rank at all: the Kendall tau between one seed's accuracies and
+        the mean of the other seeds (averaged over the held-out seed), over every architecture and
+        over the working ones, and the mean tau between two single seeds. A search's tau against
+        this table is read against these numbers: a perfect single stand-alone run scores about
+        `tau_seed_vs_rest`, not 1."""
+        from scipy.stats import kendalltau
+        accs = np.array([e.test_accs for e in self.entries.values()])    # (archs, seeds)
+        working = accs.mean(1) > 0.15
+        if accs.shape[1] < 2:
+            raise NoTable(f"the {self.space_name} table has one seed: no ceiling to measure")
+        rest = [np.delete(accs, i, axis=1).mean(1) for i in range(accs.shape[1])]
+        vs_rest = [kendalltau(accs[:, i], r)[0] for i, r in enumerate(rest)]
+        vs_rest_working = [kendalltau(accs[working, i], r[working])[0] for i, r in enumerate(rest)]
+        pairs = [kendalltau(accs[:, i], accs[:, j])[0]
+                 for i in range(accs.shape[1]) for j in range(i + 1, accs.shape[1])]
+        return {"space": self.space_name, "seeds": len(self.seeds),
+                "tau_seed_vs_rest": float(np.mean(vs_rest)),
+                "tau_seed_vs_rest_working": float(np.mean(vs_rest_working)),
+                "tau_between_seeds": float(np.mean(pairs))}
+
     def matches(self, space_name: str, info: dict) -> bool:
         """Whether this table is the ground truth of a run on `space_name` with data `info`."""
         return space_name == self.space_name and data_setting(info) == data_setting(self.setting["data"])

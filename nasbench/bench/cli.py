@@ -73,6 +73,10 @@ def cmd_show(args) -> int:
           f"{table.record['record']['command']}")
     print(f"  spread {s['spread']:.4f} (IQR {s['iqr']:.4f}) vs seed noise {s['noise']:.4f}: "
           f"ratio {s['ratio']:.1f}; {s['broken']} broken")
+    c = table.ceiling()
+    print(f"  ceiling: one seed vs the mean of the others ranks with Kendall tau "
+          f"{c['tau_seed_vs_rest']:.2f} ({c['tau_seed_vs_rest_working']:.2f} among working cells); "
+          f"two single seeds {c['tau_between_seeds']:.2f}")
     for e in table.rank()[: args.top]:
         print(f"  {e.test_acc:.4f} +- {e.test_std:.4f}  {e.params:>7d} params  {e.arch}")
     return 0

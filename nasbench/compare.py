@@ -1,0 +1,170 @@
+"""Recorded runs side by side, judged by the ground truth: `nasbench compare DIR...`.
+
+For every run directory: its method, space, seed and status; the architecture it returned, with
+that architecture's stand-alone accuracy and rank among all cells of the space's ground-truth
+table; the search's wall time and peak memory (when the run logged a `peak_memory_mb` metric);
+and how well its shared-weight scores rank the architectures it evaluated (Kendall tau with a
+bootstrap interval, top-k precision), next to the table's own ceiling (`Table.ceiling`). Runs
+that failed, were interrupted, or cannot be read are listed with their status, never dropped.
+"""
+from __future__ import annotations
+
+import html
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from nasbench.events import EventLogError, read_events, validate
+
+
+@dataclass
+class RunRow:
+    """One run directory, as the comparison table shows it."""
+    dir: str
+    status: str                        # completed | interrupted | failed | unfinished | unreadable
+    method: str = "?"
+    space: str = "?"
+    seed: int | None = None
+    best: str | None = None
+    truth: float | None = None         # stand-alone accuracy of `best` (table mean over seeds)
+    rank: int | None = None            # its place among the table's architectures (1 = best)
+    table_size: int | None = None
+    wall: float | None = None
+    steps: int | None = None
+    peak_memory_mb: float | None = None
+    n_eval: int = 0                    # evaluated architectures with a truth
+    tau: tuple[float, float, float] | None = None      # Kendall tau, low, high
+    top_k: float | None = None
+    error: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def load_run(run_dir: str | os.PathLike, n_boot: int = 500) -> RunRow:
+    """The row of one run directory; a run that cannot be read becomes a row saying why."""
+    from nasbench.bench import find_table
+    from nasbench.evaluate.ranking import bootstrap, kendall_tau, top_k_precision
+
+    run_dir = Path(run_dir)
+    try:
+        events = read_events(run_dir / "events.jsonl")
+        problems = validate(events, complete=False)
+        if problems:
+            raise EventLogError(problems[0])
+    except (EventLogError, OSError) as e:
+        return RunRow(str(run_dir), "unreadable", error=str(e).splitlines()[0])
+    if not events or events[0].get("type") != "run_start":
+        return RunRow(str(run_dir), "unreadable", error="the log has no run_start")
+    start, end = events[0], events[-1] if events[-1].get("type") == "run_end" else {}
+    row = RunRow(str(run_dir), end.get("status", "unfinished"), method=start["method"],
+                 space=start["space"]["name"], seed=start["seed"], best=end.get("best"),
+                 wall=end.get("wall"), error=end.get("error"))
+    steps = [e["step"] for e in events if e["type"] == "step"]
+    row.steps = max(steps) + 1 if steps else 0
+    memory = [e["value"] for e in events if e["type"] == "metric" and e["name"] == "peak_memory_mb"]
+    row.peak_memory_mb = max(memory) if memory else None
+    if row.best is None:  # an interrupted run without run_end: the last genotype it derived
+        genotypes = [e["arch"] for e in events if e["type"] == "genotype"]
+        row.best = genotypes[-1] if genotypes else None
+    table = find_table(row.space, start.get("config", {}).get("data", {}))
+    if table is not None:
+        row.table_size = len(table)
+        order = [e.arch for e in table.rank()]
+        if row.best is not None and row.best in table:
+            row.truth = table.truth(row.best)
+            row.rank = order.index(row.best) + 1
+        scored = {}
+        for e in events:  # the last score of each evaluated architecture
+            if e["type"] == "eval" and e["arch"] in table:
+                scored[e["arch"]] = e["score"]
+        row.n_eval = len(scored)
+        if len(scored) >= 3:
+            score = np.array(list(scored.values()))
+            truth = np.array([table.truth(a) for a in scored])
+            est = bootstrap(kendall_tau, score, truth, n_boot=n_boot)
+            row.tau = (est.value, est.low, est.high)
+            row.top_k = top_k_precision(score, truth, max(1, len(score) // 10))
+    return row
+
+
+def compare(dirs: Sequence[str | os.PathLike], n_boot: int = 500) -> list[RunRow]:
+    """One row per run directory, in the order given."""
+    return [load_run(d, n_boot=n_boot) for d in dirs]
+
+
+def _fmt(value, spec: str = ".3f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
+COLUMNS = ("run", "method", "seed", "status", "truth", "rank", "tau [95% CI]", "top-k", "n_eval",
+           "wall (s)", "peak MB", "best")
+
+
+def _cells(row: RunRow) -> list[str]:
+    tau = (f"{row.tau[0]:.2f} [{row.tau[1]:.2f}, {row.tau[2]:.2f}]" if row.tau else "-")
+    rank = f"{row.rank}/{row.table_size}" if row.rank else "-"
+    return [Path(row.dir).name, row.method, _fmt(row.seed, "d"), row.status, _fmt(row.truth), rank, tau,
+            _fmt(row.top_k, ".2f"), str(row.n_eval), _fmt(row.wall, ".1f"), _fmt(row.peak_memory_mb, ".0f"),
+            row.best or (row.error or "-")]
+
+
+def summarize(rows: Sequence[RunRow]) -> list[dict]:
+    """Per method, over its completed runs (seeds): mean and std of truth, rank, tau and wall."""
+    out = []
+    for method in dict.fromkeys(r.method for r in rows):
+        done = [r for r in rows if r.method == method and r.status == "completed"]
+        stats = {"method": method, "runs": len([r for r in rows if r.method == method]), "completed": len(done)}
+        for name, values in (("truth", [r.truth for r in done]), ("rank", [r.rank for r in done]),
+                             ("tau", [r.tau[0] for r in done if r.tau]), ("wall", [r.wall for r in done])):
+            values = [v for v in values if v is not None and np.isfinite(v)]
+            stats[name] = float(np.mean(values)) if values else None
+            stats[name + "_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+        out.append(stats)
+    return out
+
+
+def format_table(rows: Sequence[RunRow], ceiling: dict | None = None) -> str:
+    """The comparison as fixed-width text (what `nasbench compare` prints)."""
+    body = [list(COLUMNS)] + [_cells(r) for r in rows]
+    widths = [max(len(line[i]) for line in body) for i in range(len(COLUMNS) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line[:-1], widths)) + "  " + line[-1] for line in body]
+    lines.insert(1, "-" * len(lines[0]))
+    for s in summarize(rows):
+        if s["completed"] > 1:
+            pm = lambda k, f=".3f": (f"{s[k]:{f}} ± {s[k + '_std']:{f}}" if s[k] is not None and s[k + "_std"] is not None
+                                     else _fmt(s[k], f))
+            lines.append(f"{s['method']}: {s['completed']}/{s['runs']} completed; truth {pm('truth')}, "
+                         f"rank {pm('rank', '.1f')}, tau {pm('tau', '.2f')}, wall {pm('wall', '.1f')} s")
+    if ceiling:
+        lines.append(f"table ceiling: a single stand-alone seed ranks with tau {ceiling['tau_seed_vs_rest']:.2f} "
+                     f"against the other seeds' mean ({ceiling['space']})")
+    return "\n".join(lines)
+
+
+def write_html(rows: Sequence[RunRow], path: str | os.PathLike) -> Path:
+    """The table and one plot (truth of each returned architecture, tau of each run, per method)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("stand-alone accuracy of the returned architecture",
+                                                         "Kendall tau of the shared-weight ranking"))
+    for col, get in ((1, lambda r: r.truth), (2, lambda r: r.tau[0] if r.tau else None)):
+        done = [r for r in rows if r.status == "completed" and get(r) is not None]
+        fig.add_trace(go.Box(x=[r.method for r in done], y=[get(r) for r in done], boxpoints="all",
+                             text=[html.escape(Path(r.dir).name) for r in done], showlegend=False,
+                             marker_color="#1f77b4"), row=1, col=col)
+    fig.update_layout(height=420, margin=dict(t=50, l=50, r=20, b=40))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(r)) + "</tr>" for r in rows)
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>nasbench compare</title>"
+            f"<style>body{{font-family:sans-serif}} td,th{{padding:2px 8px;text-align:left}}</style></head>"
+            f"<body><h1>nasbench compare</h1><table><tr>{head}</tr>{body}</table>"
+            f"{fig.to_html(full_html=False, include_plotlyjs=True)}</body></html>")
+    path = Path(path)
+    path.write_text(page, encoding="utf-8")
+    return path
