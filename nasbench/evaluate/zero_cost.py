@@ -45,17 +45,17 @@ def weighted_layers(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
-def grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     layers = weighted_layers(model)
     F.cross_entropy(model(x), y).backward()
-    return float(sum(l.weight.grad.norm() for l in layers if l.weight.grad is not None))
+    return sum(l.weight.grad.norm() for l in layers if l.weight.grad is not None)
 
 
 def snip(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     # |dL/d mask| for W * mask at mask = 1 is |W * dL/dW|
     layers = weighted_layers(model)
     F.cross_entropy(model(x), y).backward()
-    return float(sum((l.weight * l.weight.grad).abs().sum() for l in layers if l.weight.grad is not None))
+    return sum((l.weight * l.weight.grad).abs().sum() for l in layers if l.weight.grad is not None)
 
 
 def grasp(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -65,7 +65,7 @@ def grasp(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
                                   allow_unused=True)
     z = sum((a.detach() * b).sum() for a, b in zip(g, g_graph) if a is not None and b is not None)
     hg = torch.autograd.grad(z, weights, allow_unused=True)       # H g, one Hessian-vector product
-    return float(sum((-w * h).sum() for w, h in zip(weights, hg) if h is not None))
+    return sum((-w * h).sum() for w, h in zip(weights, hg) if h is not None)
 
 
 def fisher(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -88,7 +88,7 @@ def fisher(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         for h in handles:
             h.remove()
     # each channel's value broadcast to its fan-in weights, then summed (official reshape_elements)
-    return float(sum(v.abs().sum() * l.weight[0].numel() for l, v in per_layer.items()))
+    return sum(v.abs().sum() * l.weight[0].numel() for l, v in per_layer.items())
 
 
 def synflow(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> float:
@@ -101,14 +101,16 @@ def synflow(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) ->
             p.abs_()
     ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=x.device)
     model(ones).sum().backward()
-    return float(sum((l.weight * l.weight.grad).abs().sum() for l in weighted_layers(model)
-                     if l.weight.grad is not None))
+    return sum((l.weight * l.weight.grad).abs().sum() for l in weighted_layers(model)
+               if l.weight.grad is not None)
 
 
 def jacob_cov(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, k: float = 1e-5) -> float:
     x = x.clone().requires_grad_(True)
     out = model(x)
     out.backward(torch.ones_like(out))
+    if x.grad is None:  # the output does not depend on the input (a cell cut off): undefined
+        return float("nan")
     jacobian = x.grad.reshape(len(x), -1).double().cpu().numpy()   # (N, C*H*W)
     v = np.linalg.eigvalsh(np.corrcoef(jacobian))                  # the matrix is symmetric
     return float(-np.sum(np.log(v + k) + 1.0 / (v + k)))
@@ -145,7 +147,8 @@ def score(model: nn.Module, x: torch.Tensor, y: torch.Tensor, proxy: str) -> flo
         raise ValueError(f"unknown zero-cost proxy {proxy!r}; choose one of: {', '.join(PROXIES)}")
     net = copy.deepcopy(model).train()
     net.zero_grad(set_to_none=True)
-    return PROXIES[proxy](net, x, y)
+    value = PROXIES[proxy](net, x, y)
+    return float(value.detach()) if torch.is_tensor(value) else float(value)
 
 
 def score_space(space, data, proxies: Sequence[str] = tuple(PROXIES), archs: Iterable | None = None,
@@ -163,3 +166,27 @@ def score_space(space, data, proxies: Sequence[str] = tuple(PROXIES), archs: Ite
         model = space.build(choices, **kwargs)
         scores[space.encode(choices)] = {p: score(model, x, y, p) for p in proxies}
     return scores
+
+
+def rank_against_table(space_name: str = "nb201-small", proxies: Sequence[str] = tuple(PROXIES), *,
+                       seed: int = 0, batch_size: int = 64, progress: bool = True) -> dict[str, dict]:
+    """Score every architecture of a space that has a ground-truth table (at the table's own
+    network size and on its task) and rank each proxy against the table: Spearman rho and
+    Kendall tau (scipy). A proxy that is undefined on an architecture (NaN, e.g. jacob_cov of a
+    cell whose output does not depend on its input) ranks it last, as a search would."""
+    from scipy.stats import kendalltau, spearmanr
+
+    from nasbench.bench import SETTINGS, load_data, load_table
+    table = load_table(space_name)
+    train = SETTINGS[space_name]["train"]
+    net = {k: train[k] for k in ("C", "layers") if k in train}
+    scores = score_space(table.space, load_data(space_name, seed), proxies, [e.choices for e in table.entries.values()],
+                         batch_size=batch_size, seed=seed, progress=progress, **net)
+    truth = [table.truth(a) for a in scores]
+    out = {}
+    for p in proxies:
+        values = np.array([s[p] for s in scores.values()])
+        values = np.where(np.isfinite(values), values, -np.inf)
+        out[p] = {"spearman": float(spearmanr(values, truth)[0]), "kendall": float(kendalltau(values, truth)[0]),
+                  "undefined": int(np.sum(~np.isfinite(np.array([s[p] for s in scores.values()]))))}
+    return out
