@@ -168,3 +168,51 @@ def write_html(rows: Sequence[RunRow], path: str | os.PathLike) -> Path:
     path = Path(path)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def run_methods(methods: Sequence[str], space: str, out: str | os.PathLike, *, seeds: Sequence[int] = (0,),
+                steps: int | None = None, dataset: str = "digits-bench", settings: dict | None = None,
+                progress: bool = True) -> list[RunRow]:
+    """Run every method on the same space, data and budget (`steps` weight steps, CPU preset),
+    one `nasbench run` process each, so that each run's peak resident memory is its own
+    (`os.wait4`, less that of a process that only imports torch); return their rows. `settings` maps a method to extra `--set` values. A run
+    that fails or is refused keeps its row (status `failed`, or `refused` with the error)."""
+    import subprocess
+    import sys
+
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    rows = []
+    baseline = _peak_rss_mb([sys.executable, "-c", "import torch, nasbench.methods.base"])
+    jobs = [(m, s) for m in methods for s in seeds]
+    for method, seed in tqdm(jobs, desc=f"{len(methods)} methods x {len(seeds)} seeds", disable=not progress):
+        run_dir = out / f"{method}-seed{seed}"
+        cmd = [sys.executable, "-m", "nasbench.cli", "run", method, "--space", space, "--dataset", dataset,
+               "--seed", str(seed), "--out", str(run_dir), "--force", "--quiet"]
+        if steps is not None:
+            cmd += ["--steps", str(steps)]
+        for key, value in (settings or {}).get(method, {}).items():
+            cmd += ["--set", f"{key}={value}"]
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with open(run_dir / "stderr.txt", "w+") as err:
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+            _, _, usage = os.wait4(proc.pid, 0)       # the child's own peak memory
+            proc.returncode = 0
+            err.seek(0)
+            stderr = err.read()
+        if not (run_dir / "events.jsonl").exists():
+            rows.append(RunRow(str(run_dir), "refused", method=method, space=space, seed=seed,
+                               error=(stderr.strip().splitlines() or ["no output"])[-1]))
+            continue
+        row = load_run(run_dir)
+        # above what an idle process with torch loaded holds (Linux reports kilobytes)
+        row.peak_memory_mb = usage.ru_maxrss / 1024 - baseline
+        rows.append(row)
+    return rows
+
+
+def _peak_rss_mb(cmd: list[str]) -> float:
+    import subprocess
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return os.wait4(proc.pid, 0)[2].ru_maxrss / 1024

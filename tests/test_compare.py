@@ -92,3 +92,12 @@ def test_the_table_ceiling_matches_a_direct_computation():
     c = table.ceiling()
     assert c["tau_seed_vs_rest"] == pytest.approx(np.mean(held_out))
     assert 0.3 < c["tau_seed_vs_rest"] < 0.95    # a real table: informative, and noisy
+
+
+def test_run_methods_runs_each_in_its_own_process_and_keeps_refusals(tmp_path):
+    from nasbench.compare import run_methods
+    rows = run_methods(["random", "no-such-method"], "nb201-small", tmp_path, steps=5, progress=False,
+                       settings={"random": {"C": 4, "layers": 1, "n_candidates": 3, "n_top": 1}})
+    assert [r.status for r in rows] == ["completed", "refused"]
+    assert rows[0].steps == 5 and rows[0].truth is not None and rows[0].peak_memory_mb > 0
+    assert "unknown method 'no-such-method'" in rows[1].error
