@@ -24,6 +24,7 @@ METHODS: dict[str, tuple[str, str]] = {
              "single path one-shot: uniform path sampling, then evolution (Guo et al. 2019)"),
     "fairnas": ("nasbench.methods.fairnas:FairNAS",
                 "strict fairness: every block trained once per step, then evolution (Chu et al. 2019)"),
+    "single-path": ("nasbench.methods.single_path:SinglePathNAS", "superkernels with norm thresholds and a runtime loss (Stamoulis et al. 2019)"),
 }
 
 
