@@ -132,3 +132,23 @@ def test_network_probs_and_choices_agree():
         assert sum(row) == pytest.approx(1.0) and max(range(len(row)), key=row.__getitem__) == c
     logits = net(torch.randn(4, 1, 8, 8))
     assert logits.shape == (4, 10) and net.choices() == choices
+
+
+def test_paper_space_strided_layers_and_the_runtime_of_the_decisions():
+    """chain-singlepath cut to 2 stages x 2 layers: the first layer of a stage is strided and has no
+    skip; with every threshold out of reach each layer is k3/e3, or skipped where it may be, and R
+    sums the official per-layer formula by hand: skip 0, k3e3 = R(k5,e3) R(k3,e6) / R(k5,e6)."""
+    space = get_space("chain-singlepath:stages=2,per_stage=2")
+    net = SuperkernelNetwork(space, C=4, num_classes=10, in_channels=3)
+    logits = net(torch.randn(2, 3, 16, 16))
+    assert logits.shape == (2, 10)
+    logits.sum().backward()
+    assert all(layer.weight.grad is not None for layer in net.layers)
+    with torch.no_grad():
+        for t in net.thresholds():
+            t.fill_(OFF)
+    choices = net.decide()
+    assert [space.options[d][c] for d, c in enumerate(choices)] == ["mbconv_k3_e3", "skip"] * 2
+    lut = [[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0, 0.5]] * 2
+    assert float(net.runtime(lut, base=10.0)) == pytest.approx(10.0 + 2 * 3 * 2 / 4)
+    assert float(net.runtime(lut, base=10.0, form="lut")) == pytest.approx(10.0 + 2 * (1.0 + 0.5))
