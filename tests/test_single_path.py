@@ -115,3 +115,17 @@ def test_cli_run_measures_a_table_and_writes_a_valid_log(tmp_path, monkeypatch, 
     assert validate(read_events(out / "events.jsonl")) == []
     assert json.loads((out / "summary.json").read_text())["method"] == "single-path"
     assert list((tmp_path / "cache" / "latency").glob("chain-small-cpu-*.json"))
+
+
+def test_views_and_report_read_a_single_path_log(digits, tmp_path):
+    from nasbench.report import write_report
+    from nasbench.widgets import AlphaEvolution, SamplingFairness, TrainingBoard
+    get_method("single-path")("chain-small", digits, table=table(), out=tmp_path, **TINY).run()
+    events = read_events(tmp_path / "events.jsonl")
+    for View in (AlphaEvolution, SamplingFairness, TrainingBoard):
+        view = View.from_events(events)
+        assert view.renders >= 1
+    fairness = SamplingFairness.from_events(events)
+    assert fairness.gap("run") >= 0
+    html = write_report(tmp_path).read_text()
+    assert "single-path" in html
