@@ -24,6 +24,10 @@ METHODS: dict[str, tuple[str, str]] = {
              "single path one-shot: uniform path sampling, then evolution (Guo et al. 2019)"),
     "fairnas": ("nasbench.methods.fairnas:FairNAS",
                 "strict fairness: every block trained once per step, then evolution (Chu et al. 2019)"),
+    "proxyless": ("nasbench.methods.proxyless:ProxylessNAS",
+                  "binarised paths, two-path BinaryConnect updates, latency loss from this machine's table (Cai et al. 2019)"),
+    "fbnet": ("nasbench.methods.fbnet:FBNet",
+              "Gumbel-softmax over a layer-wise space, loss CE * alpha * (log LAT)^beta (Wu et al. 2019)"),
 }
 
 
