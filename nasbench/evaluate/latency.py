@@ -298,6 +298,7 @@ def latency_table(space: str | Space, *, cache_dir: str | os.PathLike | None = N
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     timing = {k: kw.pop(k) for k in ("warmup", "repeats", "progress") if k in kw}
+    kw.setdefault("in_channels", int(input_shape[0]))  # one key whether or not it was given
     key = cache_key(space.name, device=device, batch_size=batch_size, input_shape=input_shape, **kw)
     path = cache_path(key, cache_dir)
     if path.exists() and not rebuild:
