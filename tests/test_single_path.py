@@ -119,12 +119,16 @@ def test_cli_run_measures_a_table_and_writes_a_valid_log(tmp_path, monkeypatch, 
 
 def test_views_and_report_read_a_single_path_log(digits, tmp_path):
     from nasbench.report import write_report
-    from nasbench.widgets import AlphaEvolution, SamplingFairness, TrainingBoard
+    from nasbench.widgets import AlphaEvolution, LatencyPanel, SamplingFairness, TrainingBoard
     get_method("single-path")("chain-small", digits, table=table(), out=tmp_path, **TINY).run()
     events = read_events(tmp_path / "events.jsonl")
-    for View in (AlphaEvolution, SamplingFairness, TrainingBoard):
+    assert events[0]["config"]["latency"]["lut"] == LUT
+    for View in (AlphaEvolution, SamplingFairness, TrainingBoard, LatencyPanel):
         view = View.from_events(events)
         assert view.renders >= 1
+    panel = LatencyPanel.from_events(events)
+    R = [e["value"] for e in events if e["type"] == "metric" and e["name"] == "expected_latency_ms"]
+    assert panel.latest("expected_latency_ms") == R[-1]
     fairness = SamplingFairness.from_events(events)
     assert fairness.gap("run") >= 0
     html = write_report(tmp_path).read_text()

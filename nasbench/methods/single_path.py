@@ -112,6 +112,14 @@ class SinglePathNAS(Search):
         self.track(supernet=self.supernet, optimizer=self.optimizer, scheduler=self.scheduler)
         self.warmup_steps = round(c.warmup_epochs * self.steps_per_epoch)
 
+    def _run_start_fields(self) -> dict:
+        fields = super()._run_start_fields()
+        t = self.table  # what LatencyPanel draws (no target: the official loss has none)
+        fields["config"]["latency"] = {"lut": t.lut, "spread": t.spread, "base_ms": t.base_ms, "options": t.options,
+                                       "bounds": list(t.bounds), "device": t.device, "device_name": t.device_name,
+                                       "threads": t.threads, "runtime_form": self.config.runtime_form}
+        return fields
+
     def runtime(self) -> torch.Tensor:
         """R (ms) of the last forward's decisions, differentiable through the indicators."""
         return self.supernet.runtime(self.table.lut, self.table.base_ms, self.config.runtime_form)
