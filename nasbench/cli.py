@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from nasbench.bench.cli import add_parser as add_bench_parser
     add_bench_parser(sub)  # `nasbench bench build|verify|show` (ground-truth tables)
+    from nasbench.evaluate.latency_cli import add_parser as add_latency_parser
+    add_latency_parser(sub)  # `nasbench latency build|show` (latency tables of this machine)
 
     return parser
 

@@ -17,6 +17,7 @@ VIEWS: list[tuple[str, set[str]]] = [
     ("nasbench.widgets.ranking:KLRanking", {"eval"}),
     ("nasbench.widgets.fairness:SamplingFairness", {"sample"}),
     ("nasbench.widgets.evolution:EvolutionPanel", {"eval"}),
+    ("nasbench.widgets.latency:LatencyPanel", {"metric"}),
 ]
 
 

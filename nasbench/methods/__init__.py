@@ -24,6 +24,11 @@ METHODS: dict[str, tuple[str, str]] = {
              "single path one-shot: uniform path sampling, then evolution (Guo et al. 2019)"),
     "fairnas": ("nasbench.methods.fairnas:FairNAS",
                 "strict fairness: every block trained once per step, then evolution (Chu et al. 2019)"),
+    "single-path": ("nasbench.methods.single_path:SinglePathNAS", "superkernels with norm thresholds and a runtime loss (Stamoulis et al. 2019)"),
+    "proxyless": ("nasbench.methods.proxyless:ProxylessNAS",
+                  "binarised paths, two-path BinaryConnect updates, latency loss from this machine's table (Cai et al. 2019)"),
+    "fbnet": ("nasbench.methods.fbnet:FBNet",
+              "Gumbel-softmax over a layer-wise space, loss CE * alpha * (log LAT)^beta (Wu et al. 2019)"),
 }
 
 

@@ -13,7 +13,9 @@ from nasbench.spaces.base import Choices, InvalidArchitecture, Space
 from nasbench.spaces.nb201 import NB201Space
 from nasbench.spaces.chain import ChainSpace, chain_mbv2, chain_shuffle, chain_small
 from nasbench.spaces.darts import DartsSpace
+from nasbench.spaces.singlepath import chain_singlepath
 from nasbench.spaces.oneshot import OneShotSpace
+from nasbench.spaces.mobile import fbnet, proxyless
 
 
 class UnknownSpace(ValueError):
@@ -31,6 +33,11 @@ SPACES: dict[str, tuple[Callable[..., Space], str]] = {
                                      "3/5/7, xception); stages=, per_stage=, skip=1"),
     "chain-mbv2": (chain_mbv2, "FairNAS MobileNetV2 chain: 19 layers x 6 MBConvs (k3/5/7 x e3/6); "
                                "stages=, per_stage=, skip=1"),
+    "chain-singlepath": (chain_singlepath, "Single-Path NAS MnasNet chain: 20 layers x (MBConv k3/k5 x e3/e6, skip); stages=, per_stage="),
+    "proxyless": (proxyless,
+                  "ProxylessNAS MobileNetV2: 21 layers x 6 MBConvs (k3/5/7 x e3/6) + zero; stages=, per_stage=, stem_stride="),
+    "fbnet": (fbnet,
+              "FBNet layer-wise: 22 layers x 9 blocks (ir k3/k5 x e1/3/6, group-conv s2, skip); stages=, per_stage=, stem_stride="),
     "darts": (lambda **kw: DartsSpace(**{"steps": 4, "name": "darts", **kw}),
               "DARTS normal + reduction cells: 2 x 14 edges x 8 ops (~1e18 genotypes); steps="),
     "oneshot": (OneShotSpace,

@@ -1,0 +1,99 @@
+"""The latency model: the LUT's algebra against brute force, the cache, the CLI, and (loosely) that
+the LUT sum predicts the measured latency of whole networks. No timing assertions."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from nasbench.cli import main
+from nasbench.evaluate import latency as lat
+from nasbench.evaluate.latency import LatencyTable, latency_table, measure_latency_table, measure_model
+from nasbench.spaces import get_space
+
+
+def _table(space="chain-small", seed=0) -> LatencyTable:
+    """A made-up table (no timing) with the shape of `space`."""
+    space = get_space(space)
+    rng = np.random.default_rng(seed)
+    lut = [[float(v) for v in rng.uniform(0.1, 2.0, len(o))] for o in space.options]
+    return LatencyTable(space=space.name, device="cpu", threads=1, torch_version=torch.__version__,
+                        batch_size=1, lut=lut, spread=[[0.0] * len(r) for r in lut], base_ms=0.7)
+
+
+def test_expected_latency_is_the_mean_over_every_architecture():
+    space, table = get_space("chain-small"), _table()
+    logits = [torch.randn(len(o)) for o in space.options]
+    probs = [torch.softmax(a, 0) for a in logits]
+    brute = 0.0  # E[LAT] by enumerating all 125 architectures and their probabilities
+    for choices in itertools.product(*(range(len(o)) for o in space.options)):
+        p_arch = float(np.prod([probs[d][c] for d, c in enumerate(choices)]))
+        brute += p_arch * (table.base_ms + sum(table.lut[d][c] for d, c in enumerate(choices)))
+    assert float(table.expected(probs)) == pytest.approx(brute, rel=1e-5)
+
+
+def test_expected_latency_gradient_is_the_table():
+    table = _table()
+    probs = [torch.full((len(r),), 1.0 / len(r), requires_grad=True) for r in table.lut]
+    table.expected(probs).backward()
+    for p, row in zip(probs, table.lut):
+        assert torch.allclose(p.grad, torch.tensor(row), atol=1e-6)
+
+
+def test_predict_of_one_hot_is_expected_and_round_trips(tmp_path):
+    table = _table()
+    choices = (1, 4, 0)
+    one_hot = [torch.nn.functional.one_hot(torch.tensor(c), len(r)).float() for c, r in zip(choices, table.lut)]
+    hand = 0.7 + table.lut[0][1] + table.lut[1][4] + table.lut[2][0]
+    assert table.predict(choices) == pytest.approx(hand)
+    assert float(table.expected(one_hot)) == pytest.approx(hand, rel=1e-6)
+    assert LatencyTable.from_dict(table.to_dict()) == table
+    assert LatencyTable.load(table.save(tmp_path / "t.json")) == table
+
+
+def test_measured_table_has_the_space_shape_and_is_cached(tmp_path, monkeypatch):
+    space = get_space("chain-small")
+    kw = dict(input_shape=(1, 8, 8), C=4, num_classes=10, warmup=1, repeats=3, progress=False)
+    table = latency_table(space, cache_dir=tmp_path, **kw)
+    assert [len(r) for r in table.lut] == [len(o) for o in space.options]
+    assert all(v > 0 for r in table.lut for v in r) and table.base_ms > 0
+    assert table.threads == torch.get_num_threads() and table.options == space.options
+    # the second call reads the cache: measuring again would fail here
+    monkeypatch.setattr(lat, "measure_latency_table", lambda *a, **k: pytest.fail("measured again"))
+    assert latency_table(space, cache_dir=tmp_path, **kw) == table
+    # another size is another key
+    other = lat.cache_path(lat.cache_key(space.name, device="cpu", batch_size=1, input_shape=(1, 8, 8),
+                                         C=8, num_classes=10), tmp_path)
+    same = lat.cache_path(lat.cache_key(space.name, device="cpu", batch_size=1, input_shape=(1, 8, 8),
+                                        C=4, num_classes=10), tmp_path)
+    assert other != same and same.exists()
+
+
+def test_measure_model_gives_a_median_and_spread():
+    median, spread = measure_model(torch.nn.Conv2d(3, 8, 3), (1, 3, 16, 16), warmup=1, repeats=5)
+    assert median > 0 and spread >= 0
+
+
+def test_lut_sum_predicts_whole_networks_loosely():
+    """The issue's check, robust to load: 12 networks of a 5-layer chain with skips; the LUT sum
+    must rank them with a clearly positive correlation (the benchmark reports the real numbers)."""
+    space = "chain-mbv2:stages=3,per_stage=2,skip=1"
+    table = measure_latency_table(space, input_shape=(3, 16, 16), C=8, num_classes=10, warmup=3,
+                                  repeats=15, progress=False)
+    fit = lat.sampled_fit(table, space, n=12, seed=1, warmup=3, repeats=15)
+    assert fit["pearson_r"] > 0.5, fit
+    assert fit["mean_rel_error"] < 1.0, fit
+
+
+def test_cli_build_and_show(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NASBENCH_CACHE", str(tmp_path))
+    args = ["chain-small", "--C", "4"]
+    assert main(["latency", "show", *args]) == 2  # nothing cached yet: one-line error
+    assert "nasbench latency build" in capsys.readouterr().err
+    assert main(["latency", "build", *args, "--repeats", "3", "--warmup", "1", "--quiet"]) == 0
+    assert "chain-small: 3 layers" in capsys.readouterr().out
+    assert main(["latency", "show", *args]) == 0
+    out = capsys.readouterr().out
+    assert "layer2:" in out and "mbconv_k5_e6=" in out
+    assert main(["latency", "build", "no-such-space"]) == 2
+    assert "unknown space" in capsys.readouterr().err

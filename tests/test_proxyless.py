@@ -1,0 +1,168 @@
+"""ProxylessNAS: the BinaryConnect gradient (by hand and against autograd), the two-path rescaling
+(unsampled probabilities unchanged), memory flat in the number of candidates, the latency loss
+forms, events, determinism and resume."""
+import math
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from nasbench import data as datasets
+from nasbench.events import validate
+from nasbench.evaluate.latency import LatencyTable
+from nasbench.methods import get_method
+from nasbench.methods.proxyless import (ProxylessConfig, ProxylessNAS, binary_connect_grad,
+                                        latency_regularised, rescale_pair)
+from nasbench.spaces import get_space
+from nasbench.supernet.memory import activation_bytes
+
+SPACE = "proxyless:stages=2,per_stage=2,stem_stride=1"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return datasets.load("digits", n_train=256)
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    """A fixed, made-up table of SPACE (so runs do not depend on timing)."""
+    space = get_space(SPACE)
+    lut = [[0.1 * (k + 1) if o != "zero" else 0.0 for k, o in enumerate(opts)] for opts in space.options]
+    t = LatencyTable(space=space.name, device="cpu", threads=1, torch_version=torch.__version__, batch_size=1,
+                     lut=lut, spread=[[0.0] * len(r) for r in lut], base_ms=0.5, options=space.options)
+    return str(t.save(tmp_path_factory.mktemp("lut") / "lut.json"))
+
+
+def _search(digits, table, **kw):
+    kw = {"epochs": 4, "warmup_epochs": 1, "batch_size": 32, "steps": None, "latency_table": table, **kw}
+    return ProxylessNAS(SPACE, digits, progress=False, **kw)
+
+
+def test_binary_connect_by_hand():
+    # p = (0.7, 0.3), dL/dg = (1, -2):
+    # dL/da_0 = 1*0.7*(1-0.7) + (-2)*0.3*(0-0.7) = 0.21 + 0.42 = 0.63;  dL/da_1 = -0.63
+    grad = binary_connect_grad(torch.tensor([1.0, -2.0]), torch.tensor([0.7, 0.3]))
+    assert torch.allclose(grad, torch.tensor([0.63, -0.63]), atol=1e-6)
+
+
+def test_binary_connect_is_the_softmax_jacobian():
+    """sum_j dL/dg_j p_j (delta_ij - p_i) is d/dalpha_i of sum_j dL/dg_j softmax(alpha)_j."""
+    torch.manual_seed(0)
+    for n in (2, 5):
+        alpha = torch.randn(n, dtype=torch.float64, requires_grad=True)
+        g = torch.randn(n, dtype=torch.float64)
+        (F.softmax(alpha, 0) * g).sum().backward()
+        assert torch.allclose(binary_connect_grad(g, F.softmax(alpha.detach(), 0)), alpha.grad)
+
+
+def test_rescaling_keeps_the_unsampled_probabilities():
+    torch.manual_seed(1)
+    alpha = torch.randn(7)
+    before = F.softmax(alpha, 0)
+    pair = [2, 5]
+    old = alpha[pair].clone()
+    alpha[pair] += torch.tensor([0.8, -0.3])  # an Adam step on the two
+    rescale_pair(alpha, pair, old)
+    after = F.softmax(alpha, 0)
+    others = [i for i in range(7) if i not in pair]
+    assert torch.allclose(after[others], before[others], rtol=0, atol=1e-7)
+    assert after[pair].sum() == pytest.approx(before[pair].sum().item(), abs=1e-7)
+    assert after[2] > before[2] and after[5] < before[5]  # the update itself survives
+
+
+def test_architecture_step_changes_only_the_sampled_pairs(digits, table):
+    s = _search(digits, table, steps=1)
+    s.run()
+    before = [p.clone() for p in s.probs()]
+    s.arch_step(digits.valid.x[:32], digits.valid.y[:32])
+    for d, (b, a) in enumerate(zip(before, s.probs())):
+        others = [i for i in range(len(b)) if i not in s.last_pairs[d]]
+        assert torch.allclose(a[others], b[others], rtol=0, atol=1e-6), d
+    assert any(not torch.allclose(a, b) for a, b in zip(before, s.probs()))
+
+
+def _weight_step_bytes(spec, mix):
+    space = get_space(spec)
+    torch.manual_seed(0)
+    net = space.supernet(C=8, in_channels=1)
+    x, y = torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))
+    path = [0] * len(space.decisions)  # mbconv_k3_e3 everywhere, in both spaces
+    if mix:  # DARTS-style: every candidate runs, weighted by softmax(alpha)
+        weights = [torch.full((len(o),), 1.0 / len(o)) for o in space.options]
+        step = lambda: F.cross_entropy(net(x, weights=weights), y)  # noqa: E731
+    else:  # ProxylessNAS weight step: one path
+        step = lambda: F.cross_entropy(net(x, choices=path), y)  # noqa: E731
+    return activation_bytes(step, exclude=net.parameters())
+
+
+def test_weight_step_memory_does_not_grow_with_candidates():
+    two = "proxyless:stages=2,per_stage=2,stem_stride=1,ops=mbconv_k3_e3"  # 1 MBConv (+ zero): 1-2
+    seven = "proxyless:stages=2,per_stage=2,stem_stride=1"                 # 6 MBConvs (+ zero): 6-7
+    assert [len(o) for o in get_space(two).options] == [1, 2, 1, 2]
+    assert [len(o) for o in get_space(seven).options] == [6, 7, 6, 7]
+    assert _weight_step_bytes(two, mix=False) == _weight_step_bytes(seven, mix=False)
+    # the reference that does grow: DARTS-style mixing on the same chain
+    assert _weight_step_bytes(seven, mix=True) > 3 * _weight_step_bytes(two, mix=True)
+
+
+def test_latency_loss_forms_by_hand():
+    ce, e = torch.tensor(2.0), torch.tensor(3.0)
+    c = ProxylessConfig(latency_loss="mul#log", reg_alpha=0.2, reg_beta=0.3, log_unit_ms=1.0)
+    assert float(latency_regularised(ce, e, 2.0, c)) == pytest.approx(0.2 * 2.0 * (math.log(3) / math.log(2)) ** 0.3)
+    c = ProxylessConfig(latency_loss="add#linear", reg_lambda=0.1)
+    assert float(latency_regularised(ce, e, 2.0, c)) == pytest.approx(2.0 + 0.1 * (3.0 - 2.0) / 2.0)
+
+
+def test_defaults_are_the_official_codes():
+    c = ProxylessConfig()
+    assert (c.arch_lr, c.arch_beta1, c.arch_beta2, c.arch_eps, c.grad_update_arch_param_every) == (1e-3, 0.0, 0.999, 1e-8, 5)
+    assert (c.reg_alpha, c.reg_beta, c.reg_lambda, c.warmup_epochs) == (0.2, 0.3, 0.1, 40)
+
+
+def test_run_events_and_latency_pressure(digits, table):
+    light = _search(digits, table, latency_loss="none").run()
+    heavy = _search(digits, table, latency_loss="add#linear", reg_lambda=20.0, target=0.0).run()
+    assert not validate(light.events) and not validate(heavy.events)
+    start = light.events[0]
+    assert start["config"]["latency"]["lut"] and start["config"]["latency"]["target_ms"] > 0
+    names = {e["name"] for e in heavy.events if e["type"] == "metric"}
+    assert {"expected_latency_ms", "latency_loss", "task_loss"} <= names
+    samples = [e for e in heavy.events if e["type"] == "sample"]
+    assert len(samples) == sum(e["type"] == "step" and e["phase"] == "weights" for e in heavy.events)
+
+    def final(events):
+        return [e["value"] for e in events if e["type"] == "metric" and e["name"] == "expected_latency_ms"][-1]
+    assert final(heavy.events) < final(light.events)  # the latency term pushes towards fast paths
+
+
+def _strip(events):
+    return [{k: v for k, v in e.items() if k not in ("t", "wall")} for e in events]
+
+
+def test_same_seed_same_events_and_resume(digits, table, tmp_path):
+    a = _search(digits, table).run()
+    b = _search(digits, table).run()
+    assert _strip(a.events) == _strip(b.events)
+
+    class Stop:
+        def __init__(self):
+            self.n = 0
+
+        def __call__(self, e):
+            if e["type"] == "step" and e["epoch"] == 2:
+                raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    s = _search(digits, table)
+    s.out, s.callbacks = out, [Stop()]
+    assert s.run().status == "interrupted"
+    r = _search(digits, table)
+    r.out, r.resume = out, True
+    resumed = r.run()
+    assert resumed.status == "completed"
+    assert _strip(resumed.events) == _strip(a.events)
+
+
+def test_registered():
+    assert get_method("proxyless") is ProxylessNAS

@@ -1,0 +1,135 @@
+"""Single-Path NAS as a method: valid events that the views read, the runtime in the loss against
+the latency table's own prediction, the warm-up's indicator drop-out, determinism and resume."""
+import json
+
+import numpy as np
+import pytest
+
+from nasbench import data as datasets
+from nasbench.cli import main as cli
+from nasbench.evaluate.latency import LatencyTable
+from nasbench.events import read_events, validate
+from nasbench.methods import ConfigError, get_method
+from nasbench.spaces import get_space
+
+LUT = [[1.0, 2.0, 3.0, 4.0, 0.1]] * 3   # chain-small: k3e3, k3e6, k5e3, k5e6, skip (ms)
+TINY = dict(epochs=3, warmup_epochs=1.0, batch_size=16, C=4, log_every=1, progress=False, device="cpu")
+
+
+def table(**kw):
+    return LatencyTable(space="chain-small", device="cpu", threads=1, torch_version="test", batch_size=1,
+                        lut=LUT, spread=[[0.0] * 5] * 3, base_ms=1.0, **kw)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return datasets.load("digits", n_train=200, seed=0)  # 100 train / 100 valid images: 6 steps an epoch
+
+
+def run(digits, seed=0, **kw):
+    return get_method("single-path")("chain-small", digits, table=table(), seed=seed, **{**TINY, **kw}).run()
+
+
+strip = lambda ev: [{k: v for k, v in e.items() if k not in ("t", "wall")} for e in ev]  # noqa: E731
+
+
+def test_events_serve_the_views(digits):
+    result = run(digits, runtime_form="lut")
+    events = result.events
+    assert result.status == "completed" and validate(events) == []
+    space = get_space("chain-small")
+    steps = [e for e in events if e["type"] == "step"]
+    samples = [e for e in events if e["type"] == "sample"]
+    assert [e["step"] for e in samples] == [e["step"] for e in steps] == list(range(18))
+    for e in (e for e in events if e["type"] == "alpha"):
+        assert [len(r) for r in e["probs"]] == [len(o) for o in space.options]
+        assert np.allclose([sum(r) for r in e["probs"]], 1.0, atol=1e-5)
+    names = {e["name"] for e in events if e["type"] == "metric"}
+    assert {"expected_latency_ms", "latency_loss", "task_loss", "ring_norm/L0", "threshold/L2"} <= names
+    # R in the loss (form "lut") is the table's prediction of the current decisions, step by step
+    genotype = None
+    for e in events:
+        if e["type"] == "genotype":
+            genotype = e["choices"]
+        if e["type"] == "metric" and e["name"] == "expected_latency_ms" and genotype is not None:
+            assert e["value"] == pytest.approx(table().predict(genotype))
+    final = [e for e in events if e["type"] == "genotype"][-1]
+    assert final["arch"] == result.best
+    assert [e["arch"] for e in events if e["type"] == "eval"] == [result.best]
+
+
+def test_latency_term_only_after_the_warm_up(digits):
+    events = run(digits, runtime_lambda=0.02).events
+    latency = [(e["step"], e["value"]) for e in events if e["type"] == "metric" and e["name"] == "latency_loss"]
+    assert all(v == 0 for s, v in latency if s < 6)
+    # after it: lambda * 1e3 * log R, R >= base 1 ms + three layers
+    assert all(v > 0.02 * 1e3 * np.log(1.2) for s, v in latency if s >= 6)
+
+
+def test_warm_up_drops_each_indicator_with_probability_0_4(digits):
+    """At the start every norm is far above its zero threshold, so a layer runs k5 unless the
+    5x5 indicator was dropped: about 60% of the warm-up's sampled layers are k5 (binomial bounds)."""
+    events = run(digits, epochs=4, warmup_epochs=4.0, runtime_lambda=0.0).events
+    space = get_space("chain-small")
+    ops = [space.options[d][c] for e in events if e["type"] == "sample" for d, c in enumerate(e["choices"])]
+    k5 = sum("_k5_" in op for op in ops)
+    n = sum(op != "skip" for op in ops)
+    assert n > 40 and abs(k5 / n - 0.6) < 3 * np.sqrt(0.24 / n)
+
+
+def test_same_seed_same_events(digits):
+    a, b, c = run(digits), run(digits), run(digits, seed=1)
+    assert strip(a.events) == strip(b.events)
+    assert strip(a.events) != strip(c.events)
+
+
+def test_resume_after_an_interrupt_gives_the_uninterrupted_run(digits, tmp_path):
+    method = get_method("single-path")
+    full = method("chain-small", digits, table=table(), out=tmp_path / "full", **TINY).run()
+
+    def stop(event):
+        if event["type"] == "step" and event["step"] == full.steps - 2:
+            raise KeyboardInterrupt
+
+    cut = method("chain-small", digits, table=table(), out=tmp_path / "cut", callbacks=[stop], **TINY).run()
+    assert cut.status == "interrupted"
+    resumed = method("chain-small", digits, table=table(), out=tmp_path / "cut", resume=True, **TINY).run()
+    assert resumed.status == "completed"
+    assert strip(read_events(tmp_path / "cut" / "events.jsonl")) == strip(full.events)
+
+
+def test_bad_settings_and_spaces_are_config_errors(digits):
+    with pytest.raises(ConfigError, match="runtime_form"):
+        get_method("single-path")("chain-small", digits, runtime_form="exact", progress=False)
+    bad = get_method("single-path")("chain-shuffle:stages=1,per_stage=1", digits, table=table(), **TINY).run
+    with pytest.raises(ConfigError, match="chain space of MBConv"):
+        bad()
+
+
+def test_cli_run_measures_a_table_and_writes_a_valid_log(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NASBENCH_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    code = cli(["run", "single-path", "--dataset", "digits", "--steps", "3", "--set", "C=4",
+                "--quiet", "--out", str(out)])
+    assert code == 0, capsys.readouterr()
+    assert validate(read_events(out / "events.jsonl")) == []
+    assert json.loads((out / "summary.json").read_text())["method"] == "single-path"
+    assert list((tmp_path / "cache" / "latency").glob("chain-small-cpu-*.json"))
+
+
+def test_views_and_report_read_a_single_path_log(digits, tmp_path):
+    from nasbench.report import write_report
+    from nasbench.widgets import AlphaEvolution, LatencyPanel, SamplingFairness, TrainingBoard
+    get_method("single-path")("chain-small", digits, table=table(), out=tmp_path, **TINY).run()
+    events = read_events(tmp_path / "events.jsonl")
+    assert events[0]["config"]["latency"]["lut"] == LUT
+    for View in (AlphaEvolution, SamplingFairness, TrainingBoard, LatencyPanel):
+        view = View.from_events(events)
+        assert view.renders >= 1
+    panel = LatencyPanel.from_events(events)
+    R = [e["value"] for e in events if e["type"] == "metric" and e["name"] == "expected_latency_ms"]
+    assert panel.latest("expected_latency_ms") == R[-1]
+    fairness = SamplingFairness.from_events(events)
+    assert fairness.gap("run") >= 0
+    html = write_report(tmp_path).read_text()
+    assert "single-path" in html
