@@ -1,7 +1,9 @@
 """Runs that are safe to share: a checkpoint that would run code when unpickled is refused, and
 strings from a log (HTML, script tags) are text in the report, never markup or code."""
 import json
+import os
 import re
+import shutil
 from html.parser import HTMLParser
 
 import pytest
@@ -68,7 +70,8 @@ def test_the_search_api_refuses_it_too(tmp_path):
 
 
 # -- the report ------------------------------------------------------------------------------
-EVIL = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+EVIL = ('<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+        '<a href="javascript:window.pwned=3">link</a>')
 
 
 def log_with(s: str) -> list[dict]:
@@ -141,3 +144,30 @@ def test_strings_from_a_log_are_text_in_the_report(tmp_path):
     # the strings are there, as text: escaped in the HTML, \u003c-escaped in the figures' JSON
     assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in page
     assert re.search(r"\\u003cscript\\u003ewindow.pwned=1", page)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium is not installed")
+def test_in_a_real_browser_the_report_runs_none_of_the_logs_strings(tmp_path):
+    """plotly.js draws the figures' strings as SVG text: tags it does not know stay text, and it
+    drops `javascript:` links (it does render <b>, <br> and http(s) links: see docs/your-search.md)."""
+    from playwright.sync_api import sync_playwright
+    report_of(log_with(EVIL), tmp_path, "evil")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        page, dialogs = browser.new_page(), []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto((tmp_path / "evil" / "report.html").as_uri())
+        page.wait_for_function("document.querySelectorAll('.main-svg').length >= 6", timeout=30000)
+        state = page.evaluate("""({pwned: window.pwned === undefined ? null : window.pwned,
+            imgs: document.querySelectorAll('img').length,
+            scripts: Array.from(document.querySelectorAll('script')).filter(s => s.textContent.includes('pwned=1</')).length,
+            js: Array.from(document.querySelectorAll('a')).filter(a => /javascript:/i.test(
+                a.getAttribute('href') || a.getAttribute('xlink:href') || '')).length,
+            text: Array.from(document.querySelectorAll('svg text')).some(t => t.textContent.includes('<script>window.pwned=1'))})""")
+        browser.close()
+    assert state == {"pwned": None, "imgs": 0, "scripts": 0, "js": 0, "text": True} and not dialogs
