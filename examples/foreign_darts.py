@@ -3,7 +3,7 @@ plus the lines marked `# nasbench` that write its event log. Its ops, cells and 
 quark0/darts (cnn/model_search.py): one normal and one reduction cell, `alphas_normal` and
 `alphas_reduce` of shape (edges, 8 ops), the genotype by its `_parse` rule.
 
-    python examples/foreign_darts.py --out runs/foreign-darts            # about a minute on a CPU
+    python examples/foreign_darts.py --out runs/foreign-darts            # about two minutes on one core
     python examples/foreign_darts.py --out /tmp/x --steps 12 --nodes 2   # a quick check
 
 Follow it from a notebook: `Follow("runs/foreign-darts", TrainingBoard(), AlphaEvolution()).start()`.

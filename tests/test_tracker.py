@@ -131,3 +131,20 @@ def test_an_existing_log_is_not_overwritten_silently(tmp_path):
     with pytest.raises(TrackerError, match="already holds a run"):
         Tracker(tmp_path / "run", space=SPACE)
     Tracker(tmp_path / "run", space=SPACE, overwrite=True).end()
+
+
+def test_it_needs_nothing_else_of_nasbench(tmp_path):
+    """The foreign SPOS example, run whole: afterwards no nasbench module but the tracker and the
+    event schema was ever imported (no Search base, spaces, data or views)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    code = ("import runpy, sys\n"
+            f"sys.argv = ['foreign_spos.py', '--out', {str(tmp_path / 'run')!r}, '--steps', '3', '--paths', '2']\n"
+            "runpy.run_path('examples/foreign_spos.py', run_name='__main__')\n"
+            "print(sorted(m for m in sys.modules if m.startswith('nasbench')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "['nasbench', 'nasbench.events', 'nasbench.tracker']"
+    assert validate(read_events(tmp_path / "run" / "events.jsonl")) == []
