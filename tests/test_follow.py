@@ -147,3 +147,32 @@ def test_a_background_follow_can_be_stopped(tmp_path):
     assert following.running
     following.stop()
     assert not following.running and following.events == [] and "stopped" in repr(following)
+
+
+def test_in_a_kernel_a_background_follow_updates_live_views_between_cells(tmp_path):
+    """The notebook way: one cell starts the run and `Follow(...).start()` and returns; the live
+    FigureWidgets are then redrawn from the follow thread, between cells and during them."""
+    import nbformat
+    from nbclient import NotebookClient
+    run = tmp_path / "spos"
+    cells = [
+        "import subprocess, sys, time\n"
+        "from nasbench.follow import Follow\n"
+        "from nasbench.widgets import TrainingBoard, SamplingFairness\n"
+        "board, fair = TrainingBoard(), SamplingFairness()\n"
+        f"writer = subprocess.Popen([sys.executable, 'examples/foreign_spos.py', '--out', {str(run)!r},"
+        " '--steps', '100', '--paths', '2'])\n"
+        f"following = Follow({str(run)!r}, board, fair, poll=0.1, timeout=120).start()\n"
+        "board",
+        "deadline = time.time() + 120\n"
+        "while following.running and time.time() < deadline:\n"
+        "    time.sleep(0.2)\n"
+        "following.join(); writer.wait()\n"
+        "print(type(board.fig).__name__, board.live, board.renders >= 3, fair.gap() >= 0, repr(following))",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    text = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    errors = [o for c in nb.cells for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors
+    assert text.startswith("FigureWidget True True True") and "ended (completed)" in text, text
