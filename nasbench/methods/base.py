@@ -17,7 +17,9 @@ import dataclasses
 import json
 import math
 import os
+import pickle
 import random
+import re
 import time
 import typing
 from dataclasses import dataclass, field
@@ -137,6 +139,17 @@ class RunResult:
         return {"method": self.method, "status": self.status, "best": self.best,
                 "best_choices": self.best_choices, "steps": self.steps, "wall": round(self.wall, 3),
                 **({"error": self.error} if self.error else {})}
+
+
+def _plain(obj):
+    """numpy arrays and scalars as lists and Python numbers, recursively (RNG states)."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_plain(v) for v in obj)
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return obj.tolist()
+    return obj
 
 
 # -- the search base ------------------------------------------------------------------------
@@ -402,10 +415,10 @@ class Search:
             "elapsed": self._t_offset + time.perf_counter() - self._t0,
             "best": self.best, "tracked": {k: v.state_dict() for k, v in self._tracked.items()},
             "extra": self.extra_state(),
-            "rng": {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state(),
+            "rng": {"numpy": _plain(self.rng.bit_generator.state), "torch": torch.get_rng_state(),
                     "generator": self.generator.get_state(), "python": random.getstate(),
-                    "numpy_global": np.random.get_state()},
-        }
+                    "numpy_global": _plain(np.random.get_state())},
+        }  # plain types and tensors only: the file loads with torch.load(weights_only=True)
         tmp = path.with_suffix(".tmp")
         torch.save(state, tmp)
         os.replace(tmp, path)
@@ -413,7 +426,16 @@ class Search:
     def _restore(self, path: Path) -> None:
         """Continue from the last epoch end: the log is cut back to that point and the run goes
         on exactly as if it had never stopped (same seed: same events)."""
-        state = torch.load(path, weights_only=False)
+        try:  # data only: a checkpoint from someone else must never run code when opened
+            state = torch.load(path, weights_only=True)
+        except pickle.UnpicklingError as e:
+            code = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+            if code:
+                raise ConfigError(f"{path}: refused: this checkpoint would run code when loaded "
+                                  f"({code.group(1)}); it holds more than data and tensors") from None
+            raise ConfigError(f"{path}: not a readable checkpoint") from None
+        except (RuntimeError, EOFError, OSError) as e:
+            raise ConfigError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0][:120]})") from None
         events = read_events(self.out / "events.jsonl")[: state["n_events"]]
         recorded = events[0]["config"] if events else None
         if recorded is not None and {k: v for k, v in recorded.items() if k in self.config.as_dict()} != self.config.as_dict():

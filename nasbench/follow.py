@@ -1,0 +1,158 @@
+"""Follow a run from another process: tail its `events.jsonl` as it grows and feed the views.
+
+The run goes on in a terminal, a batch job or on a GPU machine (`nasbench run ... --out DIR`, or
+your own loop with `nasbench.tracker.Tracker`); a notebook follows the file:
+
+    from nasbench.follow import Follow
+    from nasbench.widgets import TrainingBoard, AlphaEvolution
+    board, alpha = TrainingBoard(), AlphaEvolution()
+    following = Follow("runs/mine", board, alpha).start()   # returns at once
+    board                                                    # the views update while the kernel is idle
+
+`follow(path, *views)` does the same in the foreground and returns the events at `run_end`.
+What it reads it checks like `nasbench validate`: a file not created yet is waited for, a last
+line the writer has not finished is left until it is whole, a broken line elsewhere or an event
+that breaks the schema stops with `EventLogError` naming the line. Views are any callables; those
+with `flush()` are flushed after each batch of new events, so each poll that finds events
+redraws them once.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+from nasbench.events import Consumer, Event, EventLogError, _check
+
+
+def log_path(path: str | os.PathLike) -> Path:
+    """`DIR/events.jsonl` for a run directory (existing or not yet), else the file itself."""
+    path = Path(path)
+    return path if path.suffix == ".jsonl" else path / "events.jsonl"
+
+
+def tail(path: str | os.PathLike, poll: float = 0.2, timeout: float | None = None,
+         stop: threading.Event | None = None) -> Iterator[list[Event]]:
+    """Batches of new events of a growing log, until `run_end` (or `stop` is set, or no new
+    bytes came for `timeout` seconds: then a warning)."""
+    path, stop = log_path(path), stop or threading.Event()
+    offset, pending, line_no, n, space = 0, b"", 0, 0, None
+    quiet_since = time.monotonic()
+    while not stop.is_set():
+        new = b""
+        if path.exists():
+            with open(path, "rb") as f:
+                if os.fstat(f.fileno()).st_size < offset:
+                    raise EventLogError(f"{path} was rewritten while followed (a --resume or a new run): "
+                                        "follow it again with fresh views")
+                f.seek(offset)
+                new = f.read()
+            offset += len(new)
+        if new:
+            quiet_since = time.monotonic()
+            *lines, pending = (pending + new).split(b"\n")  # `pending`: a line not finished yet
+            batch = []
+            for line in lines:
+                line_no += 1
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    event = None
+                if not isinstance(event, dict):
+                    raise EventLogError(f"{path}:{line_no}: not a JSON event: {line[:60]!r}")
+                n += 1
+                problems = _check(event, n, space)
+                if n == 1 and event.get("type") != "run_start":
+                    problems.append("a log must start with run_start")
+                if problems:
+                    raise EventLogError(f"{path}:{line_no}: {problems[0]}")
+                if event["type"] == "run_start":
+                    space = event["space"]
+                batch.append(event)
+                if event["type"] == "run_end":
+                    yield batch
+                    return
+            if batch:
+                yield batch
+        elif timeout is not None and time.monotonic() - quiet_since > timeout:
+            warnings.warn(f"{path}: nothing new for {timeout} s and no run_end; stopped following")
+            return
+        stop.wait(poll)
+
+
+def _feed(batch: list[Event], consumers: tuple[Consumer, ...]) -> None:
+    for event in batch:
+        for consume in consumers:
+            consume(event)
+    for consume in consumers:
+        if hasattr(consume, "flush"):
+            consume.flush()
+
+
+def follow(path: str | os.PathLike, *consumers: Consumer, poll: float = 0.2,
+           timeout: float | None = None) -> list[Event]:
+    """Feed the events of a (growing) log to `consumers` until its `run_end`; return them all.
+    `timeout`: give up after that many seconds without a new byte (None: wait for ever)."""
+    events = []
+    for batch in tail(path, poll, timeout):
+        _feed(batch, consumers)
+        events += batch
+    return events
+
+
+class Follow:
+    """`follow` in a background thread, for notebooks: `Follow(path, *views).start()` returns at
+    once and the views update while the kernel is idle; `stop()` ends it early, `join()` waits
+    for `run_end` (and raises what went wrong, if anything did)."""
+
+    def __init__(self, path: str | os.PathLike, *consumers: Consumer, poll: float = 0.2,
+                 timeout: float | None = None):
+        self.path, self.consumers, self.poll, self.timeout = log_path(path), consumers, poll, timeout
+        self.events: list[Event] = []
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "Follow":
+        if self._thread is not None:
+            raise RuntimeError("this Follow has already started; make a new one")
+        self._thread = threading.Thread(target=self._run, name=f"follow {self.path}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            for batch in tail(self.path, self.poll, self.timeout, self._stop):
+                _feed(batch, self.consumers)
+                self.events += batch
+        except Exception as e:  # kept for join() and repr: a thread cannot raise to the notebook
+            self.error = e
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> "Follow":
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        return self
+
+    def join(self, timeout: float | None = None) -> "Follow":
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def __repr__(self) -> str:
+        end = self.events[-1] if self.events and self.events[-1]["type"] == "run_end" else None
+        state = (f"error: {self.error}" if self.error else f"ended ({end['status']})" if end
+                 else "following" if self.running else "stopped")
+        return f"<Follow {self.path}: {len(self.events)} events, {state}>"
