@@ -47,7 +47,8 @@ class FairNASConfig(SPOSConfig):
     momentum: float = 0.9
     weight_decay: float = 4e-5
     label_smoothing: float = 0.0
-    flops_bins: int = 0                # unused: strict fairness fixes the paths
+    steps: int | None = None
+    flops_sampler: str = "uniform"     # unused: strict fairness fixes the paths
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "paper": {},
