@@ -21,11 +21,11 @@ class UnknownOp(ValueError):
 class ReLUConvBN(nn.Module):
     """ReLU -> Conv -> BN, the NAS-Bench-201 / DARTS convolution unit."""
 
-    def __init__(self, C_in, C_out, kernel_size, stride, padding, dilation=1, affine=True):
+    def __init__(self, C_in, C_out, kernel_size, stride, padding, dilation=1, affine=True, bias=False):
         super().__init__()
         self.op = nn.Sequential(
             nn.ReLU(inplace=False),
-            nn.Conv2d(C_in, C_out, kernel_size, stride, padding, dilation=dilation, bias=False),
+            nn.Conv2d(C_in, C_out, kernel_size, stride, padding, dilation=dilation, bias=bias),
             nn.BatchNorm2d(C_out, affine=affine),
         )
 
