@@ -121,10 +121,12 @@ def test_a_schema_problem_fails_validate(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", "random", "--epochs", "1", "--out", str(out), *TINY]) == 0
     events = read_events(out / "events.jsonl")
-    events[3]["choices"] = [99] * len(events[3].get("choices", [0]))
+    assert events[3]["type"] == "sample"
+    n = len(events[3]["choices"])
+    events[3]["choices"] = [99] * n
     (out / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-    err = one_line_error(capsys, main(["validate", str(out)]))
-    assert "problem" in err
+    one_line_error(capsys, main(["validate", str(out)]), "1 problem(s)", "event 4 (sample)",
+                   f"do not fit the space's {n} decisions")
 
 
 def test_resume_from_the_command_line(tmp_path):
