@@ -79,11 +79,6 @@ class Conv7x1_1x7(nn.Module):
         return self.op(x)
 
 
-class Identity(nn.Module):
-    def forward(self, x):
-        return x
-
-
 class Zero(nn.Module):
     """The `none` op: outputs zeros of the right shape (an absent edge)."""
 
@@ -131,7 +126,7 @@ OpFactory = Callable[[int, int, bool], nn.Module]
 OPS: dict[str, OpFactory] = {
     # shared by NAS-Bench-201 and DARTS
     "none": lambda C, stride, affine: Zero(stride),
-    "skip_connect": lambda C, stride, affine: Identity() if stride == 1 else FactorizedReduce(C, C, affine),
+    "skip_connect": lambda C, stride, affine: nn.Identity() if stride == 1 else FactorizedReduce(C, C, affine),
     "avg_pool_3x3": lambda C, stride, affine: _pool("avg", C, stride, affine, bn=not affine),
     "max_pool_3x3": lambda C, stride, affine: _pool("max", C, stride, affine, bn=not affine),
     # NAS-Bench-201
