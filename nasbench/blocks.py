@@ -100,16 +100,11 @@ class ShuffleBlock(nn.Module):
         return torch.cat([self.proj(x), self.branch(x)], 1)
 
 
-class Identity(nn.Module):
-    def forward(self, x):
-        return x
-
-
 def _skip(C_in, C_out, stride, affine):
     if stride != 1 or C_in != C_out:
         raise ValueError(f"skip needs stride 1 and an unchanged width, got stride {stride}, "
                          f"{C_in} -> {C_out} channels")
-    return Identity()
+    return nn.Identity()
 
 
 BlockFactory = Callable[[int, int, int, bool], nn.Module]

@@ -21,11 +21,11 @@ class UnknownOp(ValueError):
 class ReLUConvBN(nn.Module):
     """ReLU -> Conv -> BN, the NAS-Bench-201 / DARTS convolution unit."""
 
-    def __init__(self, C_in, C_out, kernel_size, stride, padding, dilation=1, affine=True):
+    def __init__(self, C_in, C_out, kernel_size, stride, padding, dilation=1, affine=True, bias=False):
         super().__init__()
         self.op = nn.Sequential(
             nn.ReLU(inplace=False),
-            nn.Conv2d(C_in, C_out, kernel_size, stride, padding, dilation=dilation, bias=False),
+            nn.Conv2d(C_in, C_out, kernel_size, stride, padding, dilation=dilation, bias=bias),
             nn.BatchNorm2d(C_out, affine=affine),
         )
 
@@ -79,11 +79,6 @@ class Conv7x1_1x7(nn.Module):
         return self.op(x)
 
 
-class Identity(nn.Module):
-    def forward(self, x):
-        return x
-
-
 class Zero(nn.Module):
     """The `none` op: outputs zeros of the right shape (an absent edge)."""
 
@@ -131,7 +126,7 @@ OpFactory = Callable[[int, int, bool], nn.Module]
 OPS: dict[str, OpFactory] = {
     # shared by NAS-Bench-201 and DARTS
     "none": lambda C, stride, affine: Zero(stride),
-    "skip_connect": lambda C, stride, affine: Identity() if stride == 1 else FactorizedReduce(C, C, affine),
+    "skip_connect": lambda C, stride, affine: nn.Identity() if stride == 1 else FactorizedReduce(C, C, affine),
     "avg_pool_3x3": lambda C, stride, affine: _pool("avg", C, stride, affine, bn=not affine),
     "max_pool_3x3": lambda C, stride, affine: _pool("max", C, stride, affine, bn=not affine),
     # NAS-Bench-201

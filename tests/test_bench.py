@@ -93,6 +93,7 @@ def test_verify_retrains_five_and_lands_within_the_spread():
     report = verify(bench.load_table("nb201-small"), 5, seed=1)
     assert len(report["rows"]) == 5
     assert report["within_spread"], report           # same seed, same machine: a reproduction
+    assert report["max_distance"] == 0.0 and all(r["retrained"] == r["table"] for r in report["rows"])
     fresh = verify(bench.load_table("chain-small"), 5, seed=2, new_seeds=True)
     assert fresh["seed"] not in bench.load_table("chain-small").seeds
     assert fresh["within_spread"] and fresh["mean_distance"] > 0, fresh

@@ -143,3 +143,54 @@ def test_params_table_of_an_affine_supernet_matches_the_standalone_network():
     for choices in itertools.islice(space.enumerate(), 0, 125, 17):
         built = space.build(choices, C=4, in_channels=1)
         assert table(choices) == sum(p.numel() for p in built.parameters())
+
+
+# xiaomi-automl/FairNAS models/FairNAS_{A,B,C}.py `mb_config` (identical in all three): the
+# (out_channel, stride) of each of the 19 MBConv layers, after stem(3, 32, 2) and
+# separable_conv(32, 16); conv_before_pooling to 1280, Dropout(0.2), Linear.
+FAIRNAS_RELEASED = [(32, 2), (32, 1), (40, 2), (40, 1), (40, 1), (40, 1), (80, 2), (80, 1), (80, 1),
+                    (80, 1), (96, 1), (96, 1), (96, 1), (96, 1), (192, 2), (192, 1), (192, 1),
+                    (192, 1), (320, 1)]
+
+
+def test_chain_mbv2_widths_equal_the_released_fairnas_models():
+    space = get_space("chain-mbv2")
+    assert [(c_out, s) for _, c_out, s in space.widths(16)] == FAIRNAS_RELEASED
+    assert [c_in for c_in, _, _ in space.widths(16)] == [16] + [c for c, _ in FAIRNAS_RELEASED[:-1]]
+    net = space.build(space.sample(np.random.default_rng(0)), C=16, num_classes=1000)
+    convs = [m for m in net.stem if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.groups) for c in convs] == [
+        (3, 32, (3, 3), (2, 2), 1), (32, 32, (3, 3), (1, 1), 32), (32, 16, (1, 1), (1, 1), 1)]
+    head_conv, linear = net.head[0], net.head[-1]
+    assert (head_conv.in_channels, head_conv.out_channels) == (320, 1280)
+    assert any(isinstance(m, nn.Dropout) and m.p == 0.2 for m in net.head)
+    assert linear.in_features == 1280 and linear.bias is not None
+    assert net(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
+
+
+def test_chain_shuffle_supernet_is_the_official_spos_supernet():
+    """megvii-model/SinglePathOneShot src/Supernet/network.py: stride-2 3x3 stem to 16, stages
+    64/160/320/640, 1x1 conv to 1024, BN affine=False everywhere, Dropout(0.1), Linear without
+    bias; a 224 input ends at 7x7 before pooling."""
+    space = get_space("chain-shuffle")
+    net = space.supernet(C=16, num_classes=1000)
+    stem = net.stem[0]
+    assert (stem.in_channels, stem.out_channels, stem.stride) == (3, 16, (2, 2))
+    assert [c_out for _, c_out, s in space.widths(16) if s == 2] == [64, 160, 320, 640]
+    assert not any(m.affine for m in net.modules() if isinstance(m, nn.BatchNorm2d))
+    assert (net.head[0].in_channels, net.head[0].out_channels) == (640, 1024)
+    assert any(isinstance(m, nn.Dropout) and m.p == 0.1 for m in net.head)
+    assert net.head[-1].in_features == 1024 and net.head[-1].bias is None
+    sizes = []
+    net.head[0].register_forward_pre_hook(lambda m, i: sizes.append(tuple(i[0].shape[2:])))
+    net(torch.randn(1, 3, 224, 224), choices=(0,) * 20)
+    assert sizes == [(7, 7)]
+
+
+def test_the_scaled_variants_keep_small_images_with_a_stride_1_stem():
+    for spec in ("chain-shuffle:stages=2,per_stage=2,stem_stride=1",
+                 "chain-mbv2:stages=2,per_stage=2,stem_stride=1"):
+        space = get_space(spec)
+        assert space.stem_stride == 1 and get_space(space.name).stem_stride == 1
+        net = space.supernet(C=8, num_classes=10, in_channels=1)
+        assert net(torch.randn(2, 1, 8, 8), choices=space.sample(np.random.default_rng(0))).shape == (2, 10)

@@ -121,10 +121,12 @@ def test_a_schema_problem_fails_validate(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", "random", "--epochs", "1", "--out", str(out), *TINY]) == 0
     events = read_events(out / "events.jsonl")
-    events[3]["choices"] = [99] * len(events[3].get("choices", [0]))
+    assert events[3]["type"] == "sample"
+    n = len(events[3]["choices"])
+    events[3]["choices"] = [99] * n
     (out / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-    err = one_line_error(capsys, main(["validate", str(out)]))
-    assert "problem" in err
+    one_line_error(capsys, main(["validate", str(out)]), "1 problem(s)", "event 4 (sample)",
+                   f"do not fit the space's {n} decisions")
 
 
 def test_resume_from_the_command_line(tmp_path):
@@ -134,3 +136,29 @@ def test_resume_from_the_command_line(tmp_path):
     assert main(["run", "random", "--epochs", "2", "--out", str(out), "--resume", *TINY]) == 0
     # the checkpoint is at the end of the last epoch: resuming redoes only the selection
     assert strip_times(read_events(out / "events.jsonl")) == full
+
+
+@pytest.mark.parametrize("change, words", [
+    (["--seed", "1"], ["seed 0", "not 1"]),
+    (["--dataset", "digits-bench"], ["data set 'digits (noise=0.0, shape=[1, 8, 8], size=None)'",
+                                     "not 'digits (noise=0.4, shape=[1, 16, 16], size=16)'"]),
+    (["--set", "n_train=300"], ["data set 'digits (n_train=200", "not 'digits (n_train=300"]),
+    (["--space", "nb201-small"], ["space 'darts'", "'nb201-small'"]),
+])
+def test_resume_refuses_another_seed_data_set_or_space(tmp_path, capsys, change, words):
+    out = tmp_path / "run"
+    assert main(["run", "random", "--epochs", "2", "--out", str(out), *TINY]) == 0
+    before = (out / "events.jsonl").read_text()
+    capsys.readouterr()
+    one_line_error(capsys, main(["run", "random", "--epochs", "2", "--out", str(out), "--resume",
+                                 *TINY, *change]), "resume with the same", *words)
+    assert (out / "events.jsonl").read_text() == before, "a refused resume leaves the log alone"
+
+
+def test_resume_refuses_another_method(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "oneshot", "--space", "nb201-small", "--epochs", "1", "--out", str(out),
+                 "--set", "C=4", "--set", "layers=1", "--set", "n_candidates=3", "--quiet"]) == 0
+    capsys.readouterr()
+    one_line_error(capsys, main(["run", "random", "--space", "nb201-small", "--epochs", "1", "--out",
+                                 str(out), "--resume", *TINY]), "method 'oneshot'", "not 'random'")

@@ -1,6 +1,7 @@
 """Every notebook is committed without outputs and runs top to bottom in smoke mode."""
 
 import json
+import math
 import os
 import re
 import sys
@@ -128,8 +129,64 @@ def test_notebook_has_smoke_parameters_cell(path):
     )
 
 
+def key_numbers(nb):
+    """The names listed in the notebook's metadata `nasbench.key_numbers`."""
+    return list(nb.metadata.get("nasbench", {}).get("key_numbers", []))
+
+
+def printed_numbers(nb):
+    """{name: text} of every `name = <number>` line in the notebook's text outputs."""
+    text = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                text.append(out.get("text", ""))
+            elif "data" in out:
+                text.append(out["data"].get("text/plain", ""))
+    found = {}
+    for line in "\n".join(text).splitlines():
+        m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*) = (\S+)\s*", line)
+        if m:
+            found[m.group(1)] = m.group(2)
+    return found
+
+
+def check_key_numbers(nb, name):
+    """Each key number is printed on a line of its own as `name = <number>`, and is finite."""
+    found = printed_numbers(nb)
+    for key in key_numbers(nb):
+        assert key in found, f"{name} never printed a line `{key} = <number>`"
+        try:
+            value = float(found[key])
+        except ValueError:
+            pytest.fail(f"{name}: `{key} = {found[key]}` is not a number")
+        assert math.isfinite(value), f"{name}: {key} = {value} is not finite"
+
+
+def test_key_numbers_are_checked():
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["nasbench"] = {"key_numbers": ["tau", "acc"]}
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="tau = 0.41\nacc = nan\n")]
+    nb.cells = [cell]
+    assert printed_numbers(nb) == {"tau": "0.41", "acc": "nan"}
+    with pytest.raises(AssertionError, match="acc = nan is not finite"):
+        check_key_numbers(nb, "x")
+    nb.metadata["nasbench"]["key_numbers"] = ["tau", "loss"]
+    with pytest.raises(AssertionError, match="never printed a line `loss = <number>`"):
+        check_key_numbers(nb, "x")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_declares_its_key_numbers(path):
+    names = key_numbers(read(path))
+    assert names, f'{path.name}: add "nasbench": {{"key_numbers": [...]}} to the notebook metadata'
+    assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n) for n in names), names
+
+
 @pytest.mark.slow
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs_in_smoke_mode(path, venv_kernel, smoke):
-    execute(read(path), NOTEBOOKS_DIR)
+    nb = execute(read(path), NOTEBOOKS_DIR)
+    check_key_numbers(nb, path.name)

@@ -151,6 +151,24 @@ def test_supernet_mixed_forward_equals_weighted_sum_on_one_edge():
         assert torch.allclose(net(x, weights=onehot), net(x, choices=choices), atol=1e-5)
 
 
+def test_mixed_cell_is_the_weighted_sum_of_every_candidate():
+    """Non-one-hot weights (an argmax mixer would fail): one nb201-small cell against the sum
+    written out by hand, node by node (node1 = edge 1<-0; node2 = edge 2<-0 + edge 2<-1)."""
+    space = get_space("nb201-small")
+    torch.manual_seed(0)
+    net = space.supernet(**NET).eval()
+    cell = next(m for m in net.layers if hasattr(m, "edges"))
+    x = torch.randn(2, NET["C"], 8, 8)
+    w = [torch.softmax(torch.randn(len(o)), 0) for o in space.options]
+    mix = lambda d, h: sum(w[d][k] * op(h) for k, op in enumerate(cell.edges[d].candidates))
+    node1 = mix(0, x)
+    node2 = mix(1, x) + mix(2, node1)
+    with torch.no_grad():
+        torch.testing.assert_close(cell(x, weights=w), node2, rtol=1e-5, atol=1e-6)
+        onehot_of_max = [torch.eye(len(o))[int(wi.argmax())] for wi, o in zip(w, space.options)]
+        assert not torch.allclose(cell(x, weights=w), cell(x, weights=onehot_of_max), atol=1e-3)
+
+
 # -- NAS-Bench-201 specifics ------------------------------------------------------------------
 def test_nb201_string_format_matches_the_benchmark():
     space = get_space("nb201")

@@ -10,7 +10,8 @@ from scipy import stats
 
 from nasbench import data as datasets
 from nasbench.events import validate
-from nasbench.methods import get_method
+from nasbench.methods import ConfigError, get_method, make_config
+from nasbench.methods.spos import OFFICIAL_BINS, OFFICIAL_SPACE_FLOPS
 from nasbench.methods.fairnas import strict_fair_paths
 from nasbench.spaces import get_space
 
@@ -71,22 +72,50 @@ def test_spos_counts_are_uniform_over_many_steps(digits):
     assert stats.chisquare(pairs).pvalue > 1e-3
 
 
-def test_flops_bins_make_sampling_uniform_over_flops(digits):
-    """With k FLOPs bins (the official code), each bin is drawn about equally often, which uniform
-    paths are not (their FLOPs pile up in the middle)."""
-    spos = get_method("spos")("chain-small", digits, flops_bins=4, **TINY)
+def test_scaled_flops_bins_make_sampling_uniform_over_flops(digits):
+    """flops_sampler="scaled": the 7 official bins moved onto this space's FLOPs range; each bin
+    is drawn about equally often, which uniform paths are not (their FLOPs pile up in the middle)."""
+    spos = get_method("spos")("chain-small", digits, flops_sampler="scaled", **TINY)
     spos._seed_everything()
     spos.setup()
+    bins = spos.flops_bins()
     lo, hi = spos.flops.bounds
+    a, b = OFFICIAL_SPACE_FLOPS
+    assert len(bins) == 7 and bins[0][0] == pytest.approx(lo + (290e6 - a) / (b - a) * (hi - lo))
+    assert bins[-1][1] == pytest.approx(lo + (360e6 - a) / (b - a) * (hi - lo))
 
     def bin_counts(paths):
         flops = np.array([spos.flops(p) for p in paths])
-        return np.bincount(np.minimum(((flops - lo) / (hi - lo) * 4).astype(int), 3), minlength=4)
+        return np.array([np.sum((flops >= l) & (flops <= r)) for l, r in bins])
 
-    balanced = bin_counts(spos.sample_path() for _ in range(2000))
-    uniform = bin_counts(spos.space.sample(spos.rng) for _ in range(2000))
-    assert stats.chisquare(balanced).pvalue > 1e-3
-    assert stats.chisquare(uniform).pvalue < 1e-6
+    balanced = bin_counts(spos.sample_path() for _ in range(1400))
+    uniform = bin_counts(spos.space.sample(spos.rng) for _ in range(1400))
+    assert stats.chisquare(balanced).pvalue > 1e-3, balanced
+    assert stats.chisquare(uniform).pvalue < 1e-6, uniform
+
+
+def test_the_paper_preset_is_the_official_code(digits):
+    """train.py: 150,000 iterations, bins 290-360 MFLOPs in steps of 10M on a 224x224 input."""
+    config = make_config(get_method("spos").Config, "paper")
+    assert config.steps == 150_000 and config.flops_sampler == "official"
+    assert OFFICIAL_BINS == [(290e6, 300e6), (300e6, 310e6), (310e6, 320e6), (320e6, 330e6),
+                             (330e6, 340e6), (340e6, 350e6), (350e6, 360e6)]
+    assert make_config(get_method("fairnas").Config, "paper").steps is None
+    with pytest.raises(ConfigError, match="flops_sampler"):
+        make_config(get_method("spos").Config, "cpu", flops_sampler="bins")
+
+
+def test_official_bins_on_the_official_space(digits):
+    """On chain-shuffle (C=16) the official sampler draws every bin about equally often, its
+    paths' FLOPs counted on 3x224x224; the space's cheapest and dearest paths there are the
+    frame `scaled` uses."""
+    spos = get_method("spos")("chain-shuffle", digits, preset="paper", **{**TINY, "C": 16})
+    spos._seed_everything()
+    cost = spos.bin_cost
+    assert cost.bounds == OFFICIAL_SPACE_FLOPS
+    flops = np.array([cost(spos.sample_path()) for _ in range(700)])
+    counts = np.array([np.sum((flops >= l) & (flops <= r)) for l, r in OFFICIAL_BINS])
+    assert counts.sum() == 700 and stats.chisquare(counts).pvalue > 1e-3, counts
 
 
 def test_strict_fair_paths_cover_every_choice_once():

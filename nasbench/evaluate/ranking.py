@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
+from scipy import stats
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -22,40 +23,24 @@ def _pair(score: Sequence[float], truth: Sequence[float]) -> tuple[np.ndarray, n
     return x, y
 
 
-def kendall_tau(score: Sequence[float], truth: Sequence[float]) -> float:
-    """Kendall's tau-b: (concordant - discordant) / sqrt((n0 - ties_x)(n0 - ties_y)).
-
-    Over all pairs i < j, a pair is concordant when score and truth order it the same way.
-    NaN when either side is constant (no order to compare)."""
+def _correlation(test, score, truth) -> float:
     x, y = _pair(score, truth)
-    i, j = np.triu_indices(len(x), k=1)
-    sx, sy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])   # (n0,) each: +1, -1, or 0 for a tie
-    n_x, n_y = np.count_nonzero(sx), np.count_nonzero(sy)   # pairs not tied in x, in y
-    if n_x == 0 or n_y == 0:
-        return float("nan")
-    return float(np.sum(sx * sy) / np.sqrt(float(n_x) * n_y))
+    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+        return float("nan")  # a constant side has no order to compare
+    return float(test(x, y).statistic)
 
 
-def _average_ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, tied values sharing the mean of the ranks they span."""
-    order = np.argsort(x, kind="stable")
-    ranks = np.empty(len(x))
-    sorted_x = x[order]
-    start = 0
-    for end in range(1, len(x) + 1):
-        if end == len(x) or sorted_x[end] != sorted_x[start]:
-            ranks[order[start:end]] = (start + end + 1) / 2   # mean of ranks start+1..end
-            start = end
-    return ranks
+def kendall_tau(score: Sequence[float], truth: Sequence[float]) -> float:
+    """Kendall's tau-b (scipy.stats.kendalltau): over all pairs i < j,
+    (concordant - discordant) / sqrt((n0 - ties_score)(n0 - ties_truth)).
+    NaN when either side is constant."""
+    return _correlation(stats.kendalltau, score, truth)
 
 
 def spearman_rho(score: Sequence[float], truth: Sequence[float]) -> float:
-    """Spearman's rho: the Pearson correlation of the (average) ranks. NaN for a constant side."""
-    x, y = _pair(score, truth)
-    rx, ry = _average_ranks(x), _average_ranks(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denominator = np.sqrt(np.sum(rx * rx) * np.sum(ry * ry))
-    return float(np.sum(rx * ry) / denominator) if denominator > 0 else float("nan")
+    """Spearman's rho (scipy.stats.spearmanr): the Pearson correlation of the average ranks.
+    NaN when either side is constant."""
+    return _correlation(stats.spearmanr, score, truth)
 
 
 def top_k_precision(score: Sequence[float], truth: Sequence[float], k: int) -> float:

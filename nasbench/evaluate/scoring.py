@@ -26,24 +26,25 @@ def accuracy(forward: Forward | nn.Module, batches: Iterable[tuple[torch.Tensor,
     return correct / n, loss / n
 
 
+class _Path(nn.Module):
+    """`forward` (one path of `model`) as a module, for torch's update_bn."""
+
+    def __init__(self, model: nn.Module, forward: Forward):
+        super().__init__()
+        self.model, self.run = model, forward
+        self.training = model.training
+
+    def forward(self, x):
+        return self.run(x)
+
+
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, forward: Forward, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
                    device: torch.device | str = "cpu") -> None:
     """Re-estimate every BN layer's running statistics for one path (SPOS, Bender et al.).
 
     A supernet's running statistics mix all the paths it trained; a subnet scored with them is
-    mis-normalised. Reset them and forward a few training batches in train mode, with cumulative
-    averaging (momentum=None), so the statistics are exactly this path's."""
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
-           and m.track_running_stats]
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    was_training = model.training
-    model.train()
-    for x, _ in batches:
-        forward(x.to(device))
-    for m, momentum in zip(bns, saved):
-        m.momentum = momentum
-    model.train(was_training)
+    mis-normalised. torch's `update_bn` resets them and forwards the batches in train mode with
+    cumulative averaging (momentum=None), so the statistics are exactly this path's; the model
+    is left in the mode it was in."""
+    torch.optim.swa_utils.update_bn(batches, _Path(model, forward), device=device)

@@ -40,13 +40,22 @@ def kendall_tau_reference(a, b) -> float:
 
 
 def check_kendall_tau(tau) -> None:
-    """Hand-worked cases, then random rankings against scipy.stats.kendalltau (no ties)."""
-    assert abs(tau([1, 2, 3, 4], [10, 20, 30, 40]) - 1) < 1e-9, "the same order must give 1"
+    """Hand-worked cases (with ties: tau-b, not tau-a), then random rankings with and without
+    ties against scipy.stats.kendalltau."""
+    first = tau([1, 2, 3, 4], [10, 20, 30, 40])
+    assert first is not None, "return a number, not None"
+    assert abs(float(first) - 1) < 1e-9, "the same order must give 1"
     assert abs(tau([1, 2, 3, 4], [4, 3, 2, 1]) + 1) < 1e-9, "reversed order must give -1"
     # pairs of (1,2,3) vs (1,3,2): (1,2) and (1,3) concordant, (2,3) discordant -> (2-1)/3
     assert abs(tau([1, 2, 3], [1, 3, 2]) - 1 / 3) < 1e-9, "tau([1,2,3], [1,3,2]) is 1/3"
+    # ties: x=(1,1,2,3), y=(1,2,2,3): 4 concordant pairs, 0 discordant, one tie on each side;
+    # tau-b = 4 / sqrt((6-1)(6-1)) = 0.8 (tau-a would say 4/6)
+    assert abs(tau([1, 1, 2, 3], [1, 2, 2, 3]) - 0.8) < 1e-9, \
+        "with ties, divide by sqrt((n0 - ties in x)(n0 - ties in y)) (tau-b): tau([1,1,2,3], [1,2,2,3]) is 0.8"
     rng = np.random.default_rng(0)
     for n in (5, 12, 30):
-        a, b = rng.permutation(n), rng.permutation(n)
-        expected = stats.kendalltau(a, b).statistic
-        assert abs(tau(a, b) - expected) < 1e-9, f"n={n}: you got {tau(a, b):.4f}, scipy {expected:.4f}"
+        for a, b, kind in ((rng.permutation(n), rng.permutation(n), "no ties"),
+                           (rng.integers(0, 4, n), rng.integers(0, 4, n), "ties")):
+            expected = stats.kendalltau(a, b).statistic
+            got = float(tau(a, b))
+            assert abs(got - expected) < 1e-9, f"n={n} ({kind}): you got {got:.4f}, scipy {expected:.4f}"

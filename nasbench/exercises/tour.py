@@ -13,15 +13,25 @@ def sample_reference(space: Space, rng: np.random.Generator) -> tuple[int, ...]:
 
 
 def check_sample(sample) -> None:
-    """Valid architectures, and each decision's options uniform (chi-square, 2000 draws)."""
+    """Valid architectures; each decision's options uniform and the decisions independent of
+    each other (chi-square on every decision and on neighbouring pairs, 2000 draws), so a
+    sampler that puts one op on every edge fails."""
     from nasbench.spaces import get_space
     space = get_space("nb201")
     rng = np.random.default_rng(0)
-    draws = np.array([space.validate(sample(space, rng)) for _ in range(2000)])
+    first = sample(space, rng)
+    assert first is not None, "return a tuple with one int per decision, not None"
+    draws = np.array([space.validate(first)] + [space.validate(sample(space, rng)) for _ in range(1999)])
     for d, options in enumerate(space.options):
         counts = np.bincount(draws[:, d], minlength=len(options))
         p = stats.chisquare(counts).pvalue
         assert p > 1e-4, f"decision {space.decisions[d]} is not uniform: counts {counts.tolist()}"
+    n = len(space.options[0])
+    for d in range(len(space.decisions) - 1):
+        pairs = np.bincount(draws[:, d] * n + draws[:, d + 1], minlength=n * n)
+        assert stats.chisquare(pairs).pvalue > 1e-4, (
+            f"decisions {space.decisions[d]} and {space.decisions[d + 1]} are not independent: "
+            f"draw each decision's choice separately")
 
 
 def parameter_free_reference(space: Space, arch: str) -> int:

@@ -152,6 +152,30 @@ def _plain(obj):
     return obj
 
 
+def check_same_run(recorded: dict, current: dict, path: os.PathLike | str) -> None:
+    """Refuse to resume the run whose `run_start` is `recorded` with another method, data set,
+    seed or space than `current` (the run_start fields this run would write): the checkpoint's
+    weights and the log belong to that run. One-line ConfigError naming the difference."""
+    current = json.loads(json.dumps(current))  # tuples as lists, as in the recorded log
+    data = lambda f: (f.get("dataset"), (f.get("config") or {}).get("data"))
+    space = lambda f: tuple((f.get("space") or {}).get(k) for k in ("name", "decisions", "options"))
+    for what, of in (("method", lambda f: f.get("method")), ("seed", lambda f: f.get("seed")),
+                     ("space", space), ("data set", data)):
+        old, new = of(recorded), of(current)
+        if old == new:
+            continue
+        if what == "data set":  # the name, or the same name with other settings (n_train, ...)
+            (name, a), (_, b) = old, new
+            keys = [k for k in sorted(set(a or {}) | set(b or {}))
+                    if (a or {}).get(k) != (b or {}).get(k) and k not in ("sizes", "mean", "std", "pool_size")]
+            settings = lambda info: name + " (" + ", ".join(f"{k}={(info or {}).get(k)}" for k in keys) + ")"
+            old, new = (old[0], new[0]) if old[0] != new[0] else (settings(a), settings(b))
+        elif what == "space":
+            old, new = old[0], new[0] if new[0] != old[0] else f"{new[0]} (other decisions or options)"
+        raise ConfigError(f"{path} holds a run with {what} {old!r}, not {new!r}; resume with the "
+                          f"same {what} (or start a new run without --resume)")
+
+
 # -- the search base ------------------------------------------------------------------------
 class Search:
     """Base of every method (see the module docstring for the three hooks a method writes)."""
@@ -437,6 +461,8 @@ class Search:
         except (RuntimeError, EOFError, OSError) as e:
             raise ConfigError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0][:120]})") from None
         events = read_events(self.out / "events.jsonl")[: state["n_events"]]
+        if events:
+            check_same_run(events[0], self._run_start_fields(), self.out)
         recorded = events[0]["config"] if events else None
         if recorded is not None and {k: v for k, v in recorded.items() if k in self.config.as_dict()} != self.config.as_dict():
             raise ConfigError(f"{path} was written with other settings; resume with the same ones")

@@ -47,7 +47,8 @@ class FairNASConfig(SPOSConfig):
     momentum: float = 0.9
     weight_decay: float = 4e-5
     label_smoothing: float = 0.0
-    flops_bins: int = 0                # unused: strict fairness fixes the paths
+    steps: int | None = None
+    flops_sampler: str = "uniform"     # unused: strict fairness fixes the paths
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "paper": {},
@@ -57,7 +58,8 @@ class FairNASConfig(SPOSConfig):
     NOTES: ClassVar[dict[str, str]] = {
         "paper": "Chu et al. 2019 (ImageNet: 150 epochs of batch 256, MobileNetV2 space of 19 "
                  "layers x 6 MBConvs); search as in SPOS (50 x 20 generations)",
-        "cpu": "15 epochs, batch 64 with lr 0.1, C=8, 4-layer chain (chain-mbv2:stages=2,per_stage=2), "
+        "cpu": "15 epochs, batch 64 with lr 0.1, C=8, 4-layer chain with a stride-1 stem for 8x8 "
+               "images (chain-mbv2:stages=2,per_stage=2,stem_stride=1), "
                "evolution 10 x 4 generations (top 3, 4 mutations + 4 crossovers), BN "
                "re-estimated on 4 batches",
     }
@@ -68,7 +70,7 @@ class FairNAS(SPOS):
 
     name = "fairnas"
     Config = FairNASConfig
-    default_space = {"paper": "chain-mbv2", "cpu": "chain-mbv2:stages=2,per_stage=2"}
+    default_space = {"paper": "chain-mbv2", "cpu": "chain-mbv2:stages=2,per_stage=2,stem_stride=1"}
 
     def setup(self):
         if len({len(o) for o in self.space.options}) != 1:

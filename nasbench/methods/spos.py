@@ -5,8 +5,9 @@ Supernet training and architecture search are decoupled:
     1. Train the supernet (eq. (4)): every step, sample one path, each layer's choice uniform
        (Gamma(a) uniform), and update the weights of that path only.
            W* = argmin_W  E_{a ~ Gamma(A)} [ L_train(N(a, W(a))) ]
-       The official code makes the sampling uniform over FLOPs instead: pick one of `flops_bins`
-       FLOPs intervals at random, then redraw uniform paths until one falls in it.
+       The official code makes the sampling uniform over FLOPs instead (`flops_sampler`): pick
+       one of 7 FLOPs bins (290-360 MFLOPs in steps of 10M, counted on a 224x224 input) at
+       random, then redraw uniform paths until one falls in it (at most 500 tries).
     2. Search (eq. (5)): evolution under a FLOPs budget; each candidate inherits W*(a), has its BN
        statistics re-estimated on training batches, and is scored on the validation split.
 """
@@ -21,14 +22,24 @@ import torch
 from torch import nn
 
 from nasbench.evaluate.evolution import evolve, shared_weight_score
-from nasbench.methods.base import Search, SearchConfig
+from nasbench.methods.base import ConfigError, Search, SearchConfig
 from nasbench.supernet.single_path import PathCost
+
+
+# train.py: `flops_l, flops_r, flops_step = 290, 360, 10`, FLOPs (multiply-adds of convs and
+# linears, as `count_flops`) of the path's network on a 3x224x224 input with 1000 classes.
+OFFICIAL_BINS = [(lo * 1e6, (lo + 10) * 1e6) for lo in range(290, 360, 10)]
+OFFICIAL_INPUT = (3, 224, 224)
+# The cheapest and the dearest path of the official space (chain-shuffle, C=16) on that input:
+# the frame in which "scaled" places the bins (recomputed in tests/test_spos_fairnas.py).
+OFFICIAL_SPACE_FLOPS = (270_359_360, 398_609_216)
 
 
 @dataclass
 class SPOSConfig(SearchConfig):
     # supernet training (megvii-model/SinglePathOneShot src/Supernet/train.py)
-    epochs: int = 96                   # ~120k iterations of 1024 ImageNet images
+    epochs: int = 120                  # enough ImageNet passes (1251 batches each) for `steps`
+    steps: int | None = 150_000        # train.py --total-iters (the released supernet)
     batch_size: int = 1024
     C: int = 16                        # stem width (ShuffleNetV2 1.0x: stages 64/160/320/640)
     layers: int = 20                   # the chain space's depth (set by the space itself)
@@ -36,7 +47,9 @@ class SPOSConfig(SearchConfig):
     momentum: float = 0.9
     weight_decay: float = 4e-5         # on conv / linear weights only, as in the official code
     label_smoothing: float = 0.1
-    flops_bins: int = 0                # 0: uniform paths (the paper); k: uniform over k FLOPs bins
+    flops_sampler: str = "official"    # "official": uniform over the official FLOPs bins;
+                                       # "scaled": the same bins moved onto this space's FLOPs
+                                       # range; "uniform": every layer uniform (the paper's eq. 4)
     # search (src/Search/search.py)
     population: int = 50
     generations: int = 20              # 0: train the supernet only (search later: `search()`)
@@ -50,16 +63,27 @@ class SPOSConfig(SearchConfig):
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "paper": {},
-        "cpu": {"epochs": 30, "batch_size": 64, "lr": 0.1, "C": 8, "layers": 4, "population": 10,
-                "generations": 4, "parents": 3, "mutations": 4, "crossovers": 4, "recal_batches": 4},
+        "cpu": {"epochs": 30, "steps": None, "batch_size": 64, "lr": 0.1, "C": 8, "layers": 4,
+                "flops_sampler": "uniform", "population": 10, "generations": 4, "parents": 3,
+                "mutations": 4, "crossovers": 4, "recal_batches": 4},
     }
     NOTES: ClassVar[dict[str, str]] = {
-        "paper": "Guo et al. 2019 (ImageNet: 120k iterations of batch 1024, ShuffleNetV2 space of "
-                 "20 layers x 4 blocks, evolution 50 x 20 generations)",
-        "cpu": "30 epochs, batch 64 with lr 0.1, C=8, 4-layer chain (chain-shuffle:stages=2,per_stage=2), "
+        "paper": "the official code (ImageNet: 150,000 iterations of batch 1024, FLOPs-bin "
+                 "sampling 290-360M, ShuffleNetV2 supernet of 20 layers x 4 blocks with "
+                 "non-affine BN, evolution 50 x 20 generations)",
+        "cpu": "30 epochs, batch 64 with lr 0.1, C=8, 4-layer chain with a stride-1 stem "
+               "(chain-shuffle:stages=2,per_stage=2,stem_stride=1); uniform paths (the paper's "
+               "eq. 4) instead of the official FLOPs bins, which no path of this chain on 8x8 "
+               "images falls in (flops_sampler='scaled' moves the bins onto its range); "
                "evolution 10 x 4 generations (top 3, 4 mutations + 4 crossovers), BN "
                "re-estimated on 4 batches",
     }
+
+    def validate(self) -> None:
+        super().validate()
+        if self.flops_sampler not in ("official", "scaled", "uniform"):
+            raise ConfigError(f"flops_sampler must be 'official', 'scaled' or 'uniform', "
+                              f"got {self.flops_sampler!r}")
 
 
 class SPOS(Search):
@@ -69,7 +93,7 @@ class SPOS(Search):
     Config = SPOSConfig
     # CPU: two stages of (strided, stride-1) layers; a chain of strided layers only has no
     # pass-through channels, and its weight-shared paths barely train in a few hundred steps
-    default_space = {"paper": "chain-shuffle", "cpu": "chain-shuffle:stages=2,per_stage=2"}
+    default_space = {"paper": "chain-shuffle", "cpu": "chain-shuffle:stages=2,per_stage=2,stem_stride=1"}
 
     def setup(self):
         c = self.config
@@ -86,17 +110,39 @@ class SPOS(Search):
     def lr_factor(self, step: int) -> float:
         return max(0.0, 1.0 - step / self.total_steps)  # linear decay to 0
 
+    def flops_bins(self) -> list[tuple[float, float]]:
+        """The FLOPs bins of `flops_sampler` (`[]` for uniform paths), in the units of
+        `self.bin_cost`: the official bins, or the same bins as fractions of the official space's
+        range moved onto this space's range (`scaled`)."""
+        mode = self.config.flops_sampler
+        if mode == "uniform":
+            return []
+        if mode == "official":
+            return OFFICIAL_BINS
+        (a, b), (lo, hi) = OFFICIAL_SPACE_FLOPS, self.flops.bounds
+        move = lambda f: lo + (f - a) / (b - a) * (hi - lo)
+        return [(move(l), move(r)) for l, r in OFFICIAL_BINS]
+
+    @property
+    def bin_cost(self) -> PathCost:
+        """What the bins measure: FLOPs on the official 224x224 ImageNet input, or on this run's."""
+        if self.config.flops_sampler != "official":
+            return self.flops
+        if not hasattr(self, "_official_flops"):
+            net = self.space.supernet(C=self.config.C, num_classes=1000, in_channels=OFFICIAL_INPUT[0])
+            self._official_flops = PathCost(net, OFFICIAL_INPUT)
+        return self._official_flops
+
     def sample_path(self):
-        """A uniform path; with `flops_bins`, uniform over FLOPs bins by rejection (official code)."""
-        bins = self.config.flops_bins
+        """A uniform path; with FLOPs bins, a random bin, then uniform paths redrawn until one
+        falls in it (500 tries, then any uniform path), as train.py `get_uniform_sample_cand`."""
+        bins = self.flops_bins()
         if not bins:
             return self.space.sample(self.rng)
-        lo, hi = self.flops.bounds
-        k = int(self.rng.integers(bins))
-        left, right = lo + (hi - lo) * k / bins, lo + (hi - lo) * (k + 1) / bins
+        left, right = bins[int(self.rng.integers(len(bins)))]
         for _ in range(500):
             path = self.space.sample(self.rng)
-            if left <= self.flops(path) <= right:
+            if left <= self.bin_cost(path) <= right:
                 return path
         return self.space.sample(self.rng)  # the bin is (nearly) empty: fall back to uniform
 

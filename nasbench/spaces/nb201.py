@@ -7,6 +7,10 @@ and 5^6 = 15625 cells; with 3 nodes, 3 edges and 125 cells (small enough to trai
 
 The network stacks the same cell `layers` times in three stages (C, 2C, 4C channels), with a
 residual block halving the resolution between stages, as in the NAS-Bench-201 macro skeleton.
+
+The search cell's ops are NAS-Bench-201's (AutoDL-Projects `cell_operations.py`,
+`cell_searchs/search_cells.py`), not DARTS': no BN after the pooling, and a bias on the convs
+whose BN has no affine parameters (the supernet's); stand-alone cells (affine BN) have neither.
 """
 from __future__ import annotations
 
@@ -21,6 +25,19 @@ from nasbench.spaces.base import Choices, InvalidArchitecture, Space
 from nasbench.supernet.choice import ChoiceEdge, check_path_arguments, use_batch_statistics
 
 NB201_OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+
+
+def nb201_op(name: str, C: int, affine: bool) -> nn.Module:
+    """One candidate of an NB201 cell (stride 1) as AutoDL-Projects builds it: `nor_conv_k`
+    with `bias=not affine`, pools without a BN; the other ops as `nasbench.ops` builds them."""
+    if name in ("nor_conv_1x1", "nor_conv_3x3"):
+        k = int(name[-1])
+        return ReLUConvBN(C, C, k, 1, k // 2, affine=affine, bias=not affine)
+    if name == "avg_pool_3x3":
+        return nn.AvgPool2d(3, 1, padding=1, count_include_pad=False)
+    if name == "max_pool_3x3":
+        return nn.MaxPool2d(3, 1, padding=1)
+    return build_op(name, C, 1, affine)
 
 
 class NB201Space(Space):
@@ -101,10 +118,10 @@ class Cell(nn.Module):
         self.space, self.choices = space, choices
         if choices is None:
             self.edges = nn.ModuleList(
-                ChoiceEdge(opts, lambda op: build_op(op, C, 1, affine)) for opts in space.options)
+                ChoiceEdge(opts, lambda op: nb201_op(op, C, affine)) for opts in space.options)
         else:
             self.edges = nn.ModuleList(
-                build_op(opts[c], C, 1, affine) for opts, c in zip(space.options, choices))
+                nb201_op(opts[c], C, affine) for opts, c in zip(space.options, choices))
 
     def forward(self, x, choices=None, weights=None):
         states = [x]

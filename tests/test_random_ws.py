@@ -1,0 +1,117 @@
+"""Random search with weight sharing against liamcli/randomNAS_release (on liamcli/darts):
+zero gradients off the path (weight decay and momentum still move those weights), a sampler that
+draws `none` on the DARTS space, the DARTS space of 8 cells by default, and candidates scored on
+the next batches of one shuffled validation stream."""
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from nasbench import data as datasets
+from nasbench.methods import ConfigError, make_config
+from nasbench.methods.random_ws import RandomSearchWS, RandomWSConfig, sample_arch
+from nasbench.spaces import get_space
+
+TINY = dict(epochs=1, C=4, layers=1, batch_size=32, n_candidates=4, eval_batches=1, n_top=2)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return datasets.load("digits", n_train=256, seed=0)
+
+
+def one_step(digits, **kw):
+    """(parameters before, after) one weight step, and the sampled path."""
+    search = RandomSearchWS("nb201-small", digits, progress=False, device="cpu", **{**TINY, **kw})
+    search._seed_everything()
+    search.setup()
+    before = {n: p.detach().clone() for n, p in search.supernet.named_parameters()}
+    paths = []
+    search.callbacks.append(lambda e: paths.append(e["choices"]) if e["type"] == "sample" else None)
+    search.config.steps = 1
+    search.train_epoch(0)
+    after = dict(search.supernet.named_parameters())
+    return before, after, paths[0]
+
+
+def off_path(name, path):
+    if ".candidates." not in name:
+        return False
+    edge = int(name.split(".edges.")[1].split(".")[0])
+    return int(name.split(".candidates.")[1].split(".")[0]) != path[edge]
+
+
+def test_official_mode_decays_the_weights_off_the_path(digits):
+    """Zero gradient + weight decay, first SGD step (momentum buffer = the gradient):
+    w <- w - lr * wd * w, computed here by hand."""
+    lr, wd = 0.1, 0.01
+    before, after, path = one_step(digits, lr=lr, weight_decay=wd)
+    names = [n for n in before if off_path(n, path)]
+    assert names, "some candidates are off the path"
+    for n in names:
+        torch.testing.assert_close(after[n].detach(), before[n] * (1 - lr * wd), rtol=0, atol=1e-7)
+    assert make_config(RandomWSConfig, "paper").unsampled == "zero"
+
+
+def test_none_mode_leaves_the_weights_off_the_path_alone(digits):
+    before, after, path = one_step(digits, lr=0.1, weight_decay=0.01, unsampled="none")
+    for n in before:
+        if off_path(n, path):
+            assert torch.equal(after[n], before[n]), n
+
+
+def test_the_official_sampler_draws_none_on_the_darts_space():
+    """Per node 2 distinct inputs, each op uniform over all 8 ops (none included)."""
+    space = get_space("darts")
+    rng = np.random.default_rng(0)
+    ops = []
+    for _ in range(300):
+        choices = sample_arch(space, rng)
+        for _, _, incoming in space.nodes():
+            assert sum(choices[d] != space.none for d in incoming) <= 2
+        # the op of every gene: count how often each op fills a chosen input (none hides one)
+        ops += [c for c in choices if c != space.none]
+    n_genes = 300 * 2 * 2 * space.steps
+    n_none = n_genes - len(ops)
+    counts = np.bincount(ops, minlength=8)
+    counts[space.none] = n_none
+    assert stats.chisquare(counts).pvalue > 1e-4, counts
+    assert abs(n_none / n_genes - 1 / 8) < 0.02
+    # without sample_none, DARTS genotypes only: exactly 2 non-none inputs per node
+    assert all(space.is_genotype(sample_arch(space, rng, none=False)) for _ in range(50))
+
+
+def test_default_space_is_the_darts_space_with_8_cells():
+    config = make_config(RandomWSConfig, "paper")
+    assert RandomSearchWS.default_space == "darts" and config.layers == 8 and config.C == 16
+
+
+def test_candidates_are_scored_on_the_next_batches_of_a_shuffled_stream(digits):
+    """Candidate k gets batches k*eval_batches.. of one stream (not the same first batches for
+    all), the top n_top then one pass' worth each, continuing the same stream."""
+    search = RandomSearchWS(None, digits, progress=False, device="cpu", **{**TINY, "eval_batches": 2})
+    assert search.space.name == "darts"
+    served = []
+    stream = search.valid_stream
+
+    def counted():
+        for i, batch in enumerate(stream()):
+            served.append(batch[1])
+            yield batch
+
+    search.valid_stream = counted
+    result = search.run()
+    assert result.status == "completed"
+    one_pass = -(-len(digits.valid) // 32)
+    assert len(served) == 4 * 2 + 2 * one_pass
+    firsts = [served[k * 2] for k in range(4)]
+    assert not all(torch.equal(firsts[0], f) for f in firsts[1:]), "candidates see other batches"
+    # reshuffled each pass: the second pass is a new permutation of the split's labels
+    n = -(-len(digits.valid) // 32)
+    a, b = torch.cat(served[:n]), torch.cat(served[n:2 * n])
+    assert torch.equal(a.sort().values, b.sort().values) and not torch.equal(a, b)
+
+
+def test_bad_unsampled_mode_is_named():
+    with pytest.raises(ConfigError, match="unsampled must be"):
+        make_config(RandomWSConfig, "cpu", unsampled="sometimes")
