@@ -296,3 +296,38 @@ def test_exercise_checks_pass_right_and_fail_wrong_answers():
             check(wrong)
         with pytest.raises(ValueError):
             check(raises)
+
+
+# -- the view ----------------------------------------------------------------------------------
+def test_memory_bank_view_reads_the_architecture_from_events_alone(small):
+    from nasbench.events import make_event
+    from nasbench.widgets.memory_banks import MemoryBankView, ops_of
+    rng = np.random.default_rng(5)
+    view = MemoryBankView(live=False, min_interval=0)
+    view(make_event("run_start", 0.0, method="smash", dataset="digits", seed=0, config={},
+                    space=small.describe()))
+    for step in range(5):
+        choices = small.sample(rng)
+        view(make_event("sample", 0.1, step=step, choices=list(choices), arch=small.encode(choices),
+                        purpose="train"))
+        view(make_event("metric", 0.1, step=step, name="wnorm/b0.op0", value=1.0 + step))
+    blocks = small.arch(choices)
+    parsed = ops_of(small.decisions, small.options, list(choices))
+    assert [[(o["reads"], o["writes"], int(o["width"]), o["pattern"]) for o in ops] for ops in parsed] == \
+           [[(list(o.reads), list(o.writes), o.width, o.pattern) for o in ops] for ops in blocks]
+    reads, writes, *_ = view.layout()
+    assert len(reads) == sum(len(o.reads) for ops in blocks for o in ops)
+    assert len(writes) == sum(len(o.writes) for ops in blocks for o in ops)
+    assert list(view.fig.data[0].x) == [x for x, _ in reads]          # rendered
+    slots, steps, z = view.norm_table()
+    assert slots == ["b0.op0"] and steps == [0, 1, 2, 3, 4] and z == [[1.0, 2.0, 3.0, 4.0, 5.0]]
+    assert "step 4" in view.fig.layout.title.text
+    assert MemoryBankView.shows({"space": small.describe()})
+    assert not MemoryBankView.shows({"space": get_space("nb201-small").describe()})
+
+
+def test_report_of_a_smash_run_has_the_memory_bank_view(digits, tmp_path):
+    from nasbench.report import write_report
+    run(digits, out=tmp_path / "run", epochs=1, n_random=2, standalone=0)
+    page = write_report(tmp_path / "run").read_text()
+    assert "MemoryBankView" in page and "SupernetGraph" in page

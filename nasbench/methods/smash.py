@@ -46,12 +46,12 @@ class SmashConfig(SearchConfig):
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "paper": {},
-        "cpu": {"epochs": 40, "n_random": 60, "standalone": 8, "standalone_epochs": 15},
+        "cpu": {"n_random": 60, "standalone": 8, "standalone_epochs": 15},
     }
     NOTES: ClassVar[dict[str, str]] = {
         "paper": "Brock et al. 2018 (CIFAR-100: 100 epochs of batch 50, WRN-40-4-sized budget: the "
                  "smash space with 24/28/32 banks of N=8, N_max=64; 500 random architectures scored)",
-        "cpu": "40 epochs on digits, the smash-small space (3 blocks of 6 banks of N=4, N_max=16, up "
+        "cpu": "the same 100 epochs, on digits: the smash-small space (3 blocks of 6 banks of N=4, N_max=16, up "
                "to 3 ops per block), 60 architectures scored, 8 trained stand-alone for 15 epochs",
     }
 

@@ -359,28 +359,33 @@ class SmashSpace(Space):
 
     # -- drawing --------------------------------------------------------------------------------
     def graph(self) -> nx.DiGraph:
-        """Banks and ops of every block: bank -> op edges carry the read decision, op -> bank
-        edges the write decision; op nodes carry their `convs` decision. Transitions join blocks."""
+        """A DAG of bank states and ops: `b0.m3@1` is bank 3 of block 0 as op 1 finds it. Edges
+        `b0.m3@1 -> b0.op1` carry the read decision, `b0.op1 -> b0.m3@2` the write decision,
+        `b0.m3@1 -> b0.m3@2` the bank carried on; op nodes carry their `convs` decision.
+        Transitions join the blocks' final bank states to the next block's input banks."""
         g = nx.DiGraph()
         g.add_node("input", kind="input", label="input")
         prev = "input"
         for b in range(self.blocks):
-            for m in range(self.banks[b]):
-                g.add_node(f"b{b}.m{m}", kind="bank", block=b, bank=m, input=m < self.in_banks[b],
-                           label=f"m{m}")
-                if m < self.in_banks[b]:
-                    g.add_edge(prev, f"b{b}.m{m}")
+            for j in range(self.max_ops + 1):
+                for m in range(self.banks[b]):
+                    g.add_node(f"b{b}.m{m}@{j}", kind="bank", block=b, bank=m, stage=j,
+                               input=m < self.in_banks[b], label=f"m{m}")
+                    if j:
+                        g.add_edge(f"b{b}.m{m}@{j - 1}", f"b{b}.m{m}@{j}")
+            for m in range(self.in_banks[b]):
+                g.add_edge(prev, f"b{b}.m{m}@0")
             for j in range(self.max_ops):
                 op = f"b{b}.op{j}"
                 g.add_node(op, kind="choice", block=b, op=j, decision=self.index[(b, j, "convs")], label=f"op{j}")
                 for m in range(self.banks[b]):
                     d_r, d_w = self.index[(b, j, "read", m)], self.index[(b, j, "write", m)]
-                    g.add_edge(f"b{b}.m{m}", op, decision=d_r, name=self.decisions[d_r], role="read")
-                    g.add_edge(op, f"b{b}.m{m}", decision=d_w, name=self.decisions[d_w], role="write")
+                    g.add_edge(f"b{b}.m{m}@{j}", op, decision=d_r, name=self.decisions[d_r], role="read")
+                    g.add_edge(op, f"b{b}.m{m}@{j + 1}", decision=d_w, name=self.decisions[d_w], role="write")
             prev = f"trans{b}" if b < self.blocks - 1 else "output"
             g.add_node(prev, kind="output" if prev == "output" else "transition", label=prev)
             for m in range(self.banks[b]):
-                g.add_edge(f"b{b}.m{m}", prev)
+                g.add_edge(f"b{b}.m{m}@{self.max_ops}", prev)
         return g
 
     def describe(self) -> dict:
