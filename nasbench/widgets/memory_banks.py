@@ -61,6 +61,18 @@ class MemoryBankView(EventView):
         self.norms: dict[str, dict[int, float]] = {}   # op slot -> step -> norm
         super().__init__(**kwargs)
 
+    @classmethod
+    def of(cls, space, choices, label: str = "drawn by hand", **kwargs) -> "MemoryBankView":
+        """The view of one architecture of a memory-bank space (no run needed)."""
+        from nasbench.events import make_event
+        kwargs.setdefault("live", False)
+        view = cls(**kwargs)
+        view(make_event("run_start", 0.0, method="-", dataset="-", seed=0, config={}, space=space.describe()))
+        view(make_event("genotype", 0.0, step=0, arch=space.encode(choices), choices=list(choices)))
+        view.what, view._dirty = label, True
+        view.flush()
+        return view
+
     @staticmethod
     def shows(start: dict) -> bool:
         """Only runs on a memory-bank space (for the report)."""
