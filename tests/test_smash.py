@@ -1,6 +1,7 @@
 """SMASH: the memory-bank space, the hypernet's generated weights, the method, its exercises."""
 import dataclasses
 
+import networkx as nx
 import numpy as np
 import pytest
 import torch
@@ -94,6 +95,7 @@ def test_graph_has_a_read_and_a_write_edge_per_op_and_bank(small):
     writes = [(u, v) for u, v, a in g.edges(data=True) if a.get("role") == "write"]
     n = sum(small.max_ops * m for m in small.banks)
     assert len(reads) == len(writes) == n
+    assert nx.is_directed_acyclic_graph(g), "drawn as layers: bank states, not banks, are nodes"
     assert small.describe()["smash"]["banks"] == small.banks
 
 

@@ -361,7 +361,9 @@ class SmashSpace(Space):
     def graph(self) -> nx.DiGraph:
         """A DAG of bank states and ops: `b0.m3@1` is bank 3 of block 0 as op 1 finds it. Edges
         `b0.m3@1 -> b0.op1` carry the read decision, `b0.op1 -> b0.m3@2` the write decision,
-        `b0.m3@1 -> b0.m3@2` the bank carried on; op nodes carry their `convs` decision.
+        `b0.m3@1 -> b0.m3@2` the bank carried on. An op is drawn as its parts, each node
+        carrying its decision: `b0.op1` (convs) -> `b0.op1.G` (width) -> per conv i a chain
+        kernel -> dilation -> groups (conv0 then conv1, conv2 then conv3) -> `b0.op1.sum`.
         Transitions join the blocks' final bank states to the next block's input banks."""
         g = nx.DiGraph()
         g.add_node("input", kind="input", label="input")
@@ -378,10 +380,23 @@ class SmashSpace(Space):
             for j in range(self.max_ops):
                 op = f"b{b}.op{j}"
                 g.add_node(op, kind="choice", block=b, op=j, decision=self.index[(b, j, "convs")], label=f"op{j}")
+                g.add_node(f"{op}.G", kind="choice", block=b, op=j, decision=self.index[(b, j, "width")], label="G")
+                g.add_node(f"{op}.sum", kind="node", block=b, op=j, label="+")
+                g.add_edge(op, f"{op}.G")
+                for path in ((0, 1), (2, 3)):
+                    prev_node = f"{op}.G"
+                    for i in path:
+                        for part in ("kernel", "dilation", "groups"):
+                            node = f"{op}.conv{i}.{part}"
+                            g.add_node(node, kind="choice", block=b, op=j, decision=self.index[(b, j, i, part)],
+                                       label=f"c{i} {part[0]}")
+                            g.add_edge(prev_node, node)
+                            prev_node = node
+                    g.add_edge(prev_node, f"{op}.sum")
                 for m in range(self.banks[b]):
                     d_r, d_w = self.index[(b, j, "read", m)], self.index[(b, j, "write", m)]
                     g.add_edge(f"b{b}.m{m}@{j}", op, decision=d_r, name=self.decisions[d_r], role="read")
-                    g.add_edge(op, f"b{b}.m{m}@{j + 1}", decision=d_w, name=self.decisions[d_w], role="write")
+                    g.add_edge(f"{op}.sum", f"b{b}.m{m}@{j + 1}", decision=d_w, name=self.decisions[d_w], role="write")
             prev = f"trans{b}" if b < self.blocks - 1 else "output"
             g.add_node(prev, kind="output" if prev == "output" else "transition", label=prev)
             for m in range(self.banks[b]):
@@ -400,11 +415,14 @@ class SmashSpace(Space):
         """The stand-alone network of one architecture (SMASH.py MainNet)."""
         return MainNet(self, self.arch(choices), num_classes=num_classes, in_channels=in_channels)
 
-    def supernet(self, *, num_classes: int = 10, in_channels: int = 3, **kw):
+    def supernet(self, *, num_classes: int = 10, in_channels: int = 3, depth_compression: int = 2,
+                 **_ignored):
         """The SMASH network: free weights for every op size plus the hypernet that generates
-        each sampled op's 1x1 weights (nasbench.supernet.hypernet.SmashNet)."""
+        each sampled op's 1x1 weights (nasbench.supernet.hypernet.SmashNet). Sizes come from
+        the space, so `C` and `layers` are ignored."""
         from nasbench.supernet.hypernet import SmashNet
-        return SmashNet(self, num_classes=num_classes, in_channels=in_channels, **kw)
+        return SmashNet(self, num_classes=num_classes, in_channels=in_channels,
+                        depth_compression=depth_compression)
 
 
 def _as_list(v) -> list[int]:
