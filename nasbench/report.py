@@ -18,6 +18,7 @@ VIEWS: list[tuple[str, set[str]]] = [
     ("nasbench.widgets.fairness:SamplingFairness", {"sample"}),
     ("nasbench.widgets.evolution:EvolutionPanel", {"eval"}),
     ("nasbench.widgets.latency:LatencyPanel", {"metric"}),
+    ("nasbench.widgets.memory_banks:MemoryBankView", {"sample", "metric"}),
 ]
 
 
@@ -39,8 +40,9 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     types = {e.get("type") for e in events}
     sections, plotlyjs = [], True
     for path, wanted in VIEWS:
-        if types & wanted:
-            view = _view_class(path).from_events(events)
+        cls = _view_class(path)
+        if types & wanted and getattr(cls, "shows", lambda start: True)(start):  # a view may ask for its spaces only
+            view = cls.from_events(events)
             sections.append(f"<h2>{html.escape(type(view).__name__)}</h2>\n"
                             + view.to_html(include_plotlyjs=plotlyjs))
             plotlyjs = False

@@ -14,6 +14,8 @@ class UnknownMethod(ValueError):
 
 # name -> ("module:Class", one-line description)
 METHODS: dict[str, tuple[str, str]] = {
+    "smash": ("nasbench.methods.smash:Smash",
+              "a hypernetwork generates each sampled memory-bank net's weights (Brock et al. 2018)"),
     "random": ("nasbench.methods.random_ws:RandomSearchWS",
                "random search with weight sharing (Li & Talwalkar 2019)"),
     "oneshot": ("nasbench.methods.oneshot:OneShot",

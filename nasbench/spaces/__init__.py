@@ -16,6 +16,7 @@ from nasbench.spaces.darts import DartsSpace
 from nasbench.spaces.singlepath import chain_singlepath
 from nasbench.spaces.oneshot import OneShotSpace
 from nasbench.spaces.mobile import fbnet, proxyless
+from nasbench.spaces.smash import SmashSpace
 
 
 class UnknownSpace(ValueError):
@@ -43,6 +44,11 @@ SPACES: dict[str, tuple[Callable[..., Space], str]] = {
     "oneshot": (OneShotSpace,
                 "Bender et al. 2018 choice blocks: 4 blocks x (any inputs, 1-2 of 7 ops) "
                 "(~6e9 cells); blocks="),
+    "smash": (SmashSpace, "SMASH memory banks: 3 blocks of 24/28/32 banks of N=8, up to 16 ops each "
+                          "reading / writing banks, 1-4 convs; banks=, in_banks=, ops=, N=, N_max="),
+    "smash-small": (lambda **kw: SmashSpace(**{"banks": (6, 6, 6), "in_banks": (2, 2, 2), "ops": 3, "N": 4,
+                                               "N_max": 16, "max_groups": 4, "name": "smash-small", **kw}),
+                    "SMASH memory banks, CPU size: 3 blocks of 6 banks of N=4, up to 3 ops each, G <= 16"),
 }
 
 
@@ -82,5 +88,5 @@ def get_space(spec: "str | Space", **kwargs) -> Space:
         raise UnknownSpace(f"space {name!r}: {e}") from None
 
 
-__all__ = ["Choices", "InvalidArchitecture", "Space", "NB201Space", "ChainSpace", "DartsSpace", "OneShotSpace", "SPACES", "UnknownSpace",
+__all__ = ["Choices", "InvalidArchitecture", "Space", "NB201Space", "ChainSpace", "DartsSpace", "OneShotSpace", "SmashSpace", "SPACES", "UnknownSpace",
            "get_space", "register_space"]

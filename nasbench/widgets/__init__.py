@@ -6,6 +6,7 @@ from nasbench.widgets.evolution import EvolutionPanel
 from nasbench.widgets.fairness import SamplingFairness
 from nasbench.widgets.graph import SupernetGraph
 from nasbench.widgets.latency import LatencyPanel
+from nasbench.widgets.memory_banks import MemoryBankView
 from nasbench.widgets.ranking import KLRanking
 
-__all__ = ["EventView", "op_color", "TrainingBoard", "KLRanking", "SamplingFairness", "EvolutionPanel", "SupernetGraph", "AlphaEvolution", "LatencyPanel"]
+__all__ = ["EventView", "op_color", "TrainingBoard", "KLRanking", "SamplingFairness", "EvolutionPanel", "SupernetGraph", "AlphaEvolution", "LatencyPanel", "MemoryBankView"]
