@@ -20,10 +20,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nasbench.blocks import BLOCKS, MBCONV, Identity
+from nasbench.blocks import BLOCKS, MBCONV
 
 
-class Zero(Identity):
+class Zero(nn.Identity):
     """ProxylessNAS's Zero op plus the block's identity shortcut: the layer is skipped."""
 
     def __init__(self, C_in, C_out, stride, affine=True):
