@@ -98,7 +98,7 @@ def cmd_compare(args) -> int:
             break
     print(format_table(rows, ceiling))
     if args.html:
-        print(write_html(rows, args.html))
+        print(write_html(rows, args.html, ceiling))
     return 0
 
 

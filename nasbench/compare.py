@@ -146,28 +146,69 @@ def format_table(rows: Sequence[RunRow], ceiling: dict | None = None) -> str:
     return "\n".join(lines)
 
 
-def write_html(rows: Sequence[RunRow], path: str | os.PathLike) -> Path:
-    """The table and one plot (truth of each returned architecture, tau of each run, per method)."""
+def figure(rows: Sequence[RunRow], ceiling: dict | None = None):
+    """Per method, over its completed runs: the stand-alone accuracy of the returned architecture,
+    and the Kendall tau of the shared-weight ranking (with the table's ceiling as a line)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("stand-alone accuracy of the returned architecture",
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("truth of the returned architecture",
                                                          "Kendall tau of the shared-weight ranking"))
     for col, get in ((1, lambda r: r.truth), (2, lambda r: r.tau[0] if r.tau else None)):
         done = [r for r in rows if r.status == "completed" and get(r) is not None]
         fig.add_trace(go.Box(x=[r.method for r in done], y=[get(r) for r in done], boxpoints="all",
                              text=[html.escape(Path(r.dir).name) for r in done], showlegend=False,
                              marker_color="#1f77b4"), row=1, col=col)
+    if ceiling:
+        fig.add_hline(y=ceiling["tau_seed_vs_rest"], line_dash="dot", row=1, col=2,
+                      annotation_text="one stand-alone seed", annotation_position="bottom right")
     fig.update_layout(height=420, margin=dict(t=50, l=50, r=20, b=40))
+    return fig
+
+
+def write_html(rows: Sequence[RunRow], path: str | os.PathLike, ceiling: dict | None = None) -> Path:
+    """The table and its plot (`figure`) as one page that opens offline."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(r)) + "</tr>" for r in rows)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>nasbench compare</title>"
             f"<style>body{{font-family:sans-serif}} td,th{{padding:2px 8px;text-align:left}}</style></head>"
             f"<body><h1>nasbench compare</h1><table><tr>{head}</tr>{body}</table>"
-            f"{fig.to_html(full_html=False, include_plotlyjs=True)}</body></html>")
+            f"{figure(rows, ceiling).to_html(full_html=False, include_plotlyjs=True)}</body></html>")
     path = Path(path)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def random_standalone(space_name: str, seconds: float, *, seed: int = 0, progress: bool = True) -> dict:
+    """The baseline without weight sharing: train random architectures stand-alone (the table's
+    own recipe, on its task) until `seconds` of training are spent, keep the best on validation.
+    Returns the trained architectures and the pick, with the pick's table truth and rank."""
+    import time
+
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from nasbench.bench import SETTINGS, load_data, load_table
+    from nasbench.evaluate.standalone import train_standalone
+
+    table = load_table(space_name)
+    data = load_data(space_name, seed)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(table))
+    entries = list(table.entries.values())
+    trained, start = [], time.perf_counter()
+    bar = tqdm(total=round(seconds), desc="random search, stand-alone", unit="s", disable=not progress)
+    for i in order:
+        if time.perf_counter() - start >= seconds:
+            break
+        r = train_standalone(table.space, entries[i].choices, data, seed=seed, **SETTINGS[space_name]["train"])
+        trained.append(r)
+        bar.update(min(round(r.seconds), bar.total - bar.n))
+    bar.close()
+    best = max(trained, key=lambda r: r.valid_acc)
+    ranking = [e.arch for e in table.rank()]
+    return {"trained": len(trained), "seconds": time.perf_counter() - start, "best": best.arch,
+            "truth": table.truth(best.arch), "rank": ranking.index(best.arch) + 1}
 
 
 def run_methods(methods: Sequence[str], space: str, out: str | os.PathLike, *, seeds: Sequence[int] = (0,),

@@ -101,3 +101,12 @@ def test_run_methods_runs_each_in_its_own_process_and_keeps_refusals(tmp_path):
     assert [r.status for r in rows] == ["completed", "refused"]
     assert rows[0].steps == 5 and rows[0].truth is not None and rows[0].peak_memory_mb > 0
     assert "unknown method 'no-such-method'" in rows[1].error
+
+
+def test_random_standalone_baseline_spends_its_budget_and_ranks_its_pick():
+    from nasbench.compare import random_standalone
+    out = random_standalone("nb201-small", seconds=0.01, progress=False)
+    assert out["trained"] == 1                       # the budget ran out after the first trial
+    table = bench.load_table("nb201-small")
+    assert out["truth"] == pytest.approx(table.query(out["best"]).test_acc)
+    assert out["rank"] == 1 + sum(e.test_acc > out["truth"] for e in table.entries.values())

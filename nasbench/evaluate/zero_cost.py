@@ -169,18 +169,21 @@ def score_space(space, data, proxies: Sequence[str] = tuple(PROXIES), archs: Ite
 
 
 def rank_against_table(space_name: str = "nb201-small", proxies: Sequence[str] = tuple(PROXIES), *,
-                       seed: int = 0, batch_size: int = 64, progress: bool = True) -> dict[str, dict]:
+                       archs: Iterable | None = None, seed: int = 0, batch_size: int = 64,
+                       progress: bool = True) -> dict[str, dict]:
     """Score every architecture of a space that has a ground-truth table (at the table's own
     network size and on its task) and rank each proxy against the table: Spearman rho and
-    Kendall tau (scipy). A proxy that is undefined on an architecture (NaN, e.g. jacob_cov of a
-    cell whose output does not depend on its input) ranks it last, as a search would."""
+    Kendall tau (scipy), over all its architectures or over `archs`. A proxy that is undefined
+    on an architecture (NaN, e.g. jacob_cov of a cell whose output does not depend on its input)
+    ranks it last, as a search would."""
     from scipy.stats import kendalltau, spearmanr
 
     from nasbench.bench import SETTINGS, load_data, load_table
     table = load_table(space_name)
     train = SETTINGS[space_name]["train"]
     net = {k: train[k] for k in ("C", "layers") if k in train}
-    scores = score_space(table.space, load_data(space_name, seed), proxies, [e.choices for e in table.entries.values()],
+    archs = [e.choices for e in table.entries.values()] if archs is None else list(archs)
+    scores = score_space(table.space, load_data(space_name, seed), proxies, archs,
                          batch_size=batch_size, seed=seed, progress=progress, **net)
     truth = [table.truth(a) for a in scores]
     out = {}
