@@ -43,6 +43,13 @@ class RunRow:
     extra: dict = field(default_factory=dict)
 
 
+def rank_in_table(table, arch: str) -> int:
+    """1 + the number of the table's architectures with a strictly higher mean accuracy (ties
+    share the better place)."""
+    truth = table.truth(arch)
+    return 1 + sum(e.test_acc > truth for e in table.entries.values())
+
+
 def load_run(run_dir: str | os.PathLike, n_boot: int = 500) -> RunRow:
     """The row of one run directory; a run that cannot be read becomes a row saying why."""
     from nasbench.bench import find_table
@@ -72,10 +79,9 @@ def load_run(run_dir: str | os.PathLike, n_boot: int = 500) -> RunRow:
     table = find_table(row.space, start.get("config", {}).get("data", {}))
     if table is not None:
         row.table_size = len(table)
-        order = [e.arch for e in table.rank()]
         if row.best is not None and row.best in table:
             row.truth = table.truth(row.best)
-            row.rank = order.index(row.best) + 1
+            row.rank = rank_in_table(table, row.best)
         scored = {}
         for e in events:  # the last score of each evaluated architecture
             if e["type"] == "eval" and e["arch"] in table:
@@ -206,9 +212,8 @@ def random_standalone(space_name: str, seconds: float, *, seed: int = 0, progres
         bar.update(min(round(r.seconds), bar.total - bar.n))
     bar.close()
     best = max(trained, key=lambda r: r.valid_acc)
-    ranking = [e.arch for e in table.rank()]
     return {"trained": len(trained), "seconds": time.perf_counter() - start, "best": best.arch,
-            "truth": table.truth(best.arch), "rank": ranking.index(best.arch) + 1}
+            "truth": table.truth(best.arch), "rank": rank_in_table(table, best.arch)}
 
 
 def run_methods(methods: Sequence[str], space: str, out: str | os.PathLike, *, seeds: Sequence[int] = (0,),
