@@ -85,6 +85,13 @@ class LatencyTable:
         """The fastest and the slowest architecture (per-layer min / max)."""
         return (self.base_ms + sum(min(r) for r in self.lut), self.base_ms + sum(max(r) for r in self.lut))
 
+    def info(self, target_ms: float | None = None) -> dict:
+        """What `LatencyPanel` draws, for `run_start.config["latency"]` of a hardware-aware run."""
+        return {"lut": self.lut, "spread": self.spread, "base_ms": self.base_ms, "options": self.options,
+                "target_ms": None if target_ms is None else round(float(target_ms), 5),
+                "bounds": list(self.bounds), "device": self.device, "device_name": self.device_name,
+                "threads": self.threads}
+
     def to_dict(self) -> dict:
         return {"format": FORMAT, **asdict(self)}
 
@@ -293,13 +300,16 @@ def latency_table(space: str | Space, *, cache_dir: str | os.PathLike | None = N
     """The LUT of `space` on this machine: from the on-disk cache when one was measured with the
     same device, threads, torch version, space and sizes; else measured now and cached.
     `kw`: the size arguments of the network (C, num_classes) and measure_latency_table's warmup,
-    repeats, progress."""
+    repeats (both part of the key), progress."""
     space = get_space(space)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    timing = {k: kw.pop(k) for k in ("warmup", "repeats", "progress") if k in kw}
+    progress = kw.pop("progress", True)
+    timing = {"warmup": kw.pop("warmup", 10), "repeats": kw.pop("repeats", 30)}
     kw.setdefault("in_channels", int(input_shape[0]))  # one key whether or not it was given
-    key = cache_key(space.name, device=device, batch_size=batch_size, input_shape=input_shape, **kw)
+    # a quick table (few repeats) is not the same measurement as a careful one: both in the key
+    key = cache_key(space.name, device=device, batch_size=batch_size, input_shape=input_shape, **kw,
+                    **{f"timing_{k}": v for k, v in timing.items()})
     path = cache_path(key, cache_dir)
     if path.exists() and not rebuild:
         try:
@@ -307,7 +317,7 @@ def latency_table(space: str | Space, *, cache_dir: str | os.PathLike | None = N
         except (ValueError, TypeError, KeyError):
             pass  # an old or broken file: measure again
     table = measure_latency_table(space, device=device, batch_size=batch_size, input_shape=input_shape,
-                                  **timing, **kw)
+                                  progress=progress, **timing, **kw)
     table.save(path)
     return table
 

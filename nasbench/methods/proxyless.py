@@ -287,6 +287,4 @@ def load_or_measure(search: Search) -> LatencyTable:
 
 def latency_info(table: LatencyTable, target_ms: float) -> dict:
     """What LatencyPanel draws from `run_start.config.latency`."""
-    return {"lut": table.lut, "spread": table.spread, "base_ms": table.base_ms, "options": table.options,
-            "target_ms": round(target_ms, 5), "bounds": list(table.bounds), "device": table.device,
-            "device_name": table.device_name, "threads": table.threads}
+    return table.info(target_ms)
