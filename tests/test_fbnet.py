@@ -102,3 +102,16 @@ def test_run_events_determinism_and_temperature(table):
 
 def test_registered():
     assert get_method("fbnet") is FBNet
+
+
+def test_resume_gives_the_uninterrupted_run(table, tmp_path):
+    full = _run(table)
+
+    def stop(e):
+        if e["type"] == "step" and e["epoch"] == 2:
+            raise KeyboardInterrupt
+    kw = {"epochs": 3, "warmup_epochs": 1, "batch_size": 32, "n_train": 320, "latency_table": table}
+    assert FBNet(SPACE, "digits", progress=False, out=tmp_path, callbacks=[stop], **kw).run().status == "interrupted"
+    resumed = FBNet(SPACE, "digits", progress=False, out=tmp_path, resume=True, **kw).run()
+    strip = lambda ev: [{k: v for k, v in e.items() if k not in ("t", "wall")} for e in ev]  # noqa: E731
+    assert strip(resumed.events) == strip(full.events)

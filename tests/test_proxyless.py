@@ -166,3 +166,10 @@ def test_same_seed_same_events_and_resume(digits, table, tmp_path):
 
 def test_registered():
     assert get_method("proxyless") is ProxylessNAS
+
+
+def test_cli_bad_setting_is_one_line(tmp_path, capsys):
+    from nasbench.cli import main
+    assert main(["run", "proxyless", "--set", "latency_loss=bogus", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "latency_loss" in err

@@ -15,7 +15,8 @@ interleaved rounds, so a burst of load elsewhere on the machine hits every entry
 
 `base` is measured the same way on the whole network with every searchable layer replaced by a
 stub that returns a stored tensor of the layer's output size: what is left is what every
-architecture pays.
+architecture pays. The timer's own cost (an empty call timed the same way) is subtracted from
+every entry, since a whole network pays it once, not once per layer; `base` keeps it.
 
 Tables are cached on disk (`latency_table`), keyed by the device (and the CPU/GPU model), the
 thread count, the torch version, the space's spec and the sizes, because a latency table is only
@@ -233,6 +234,7 @@ def measure_latency_table(space: str | Space, *, device: str = "cpu", batch_size
         setattr(parent, name, _Stub(torch.randn(*shape_out, device=dev)))
     skeleton = lambda x: net(x, choices=[0] * len(edges))  # noqa: E731
     jobs.append((skeleton, x))
+    jobs.append((lambda x: x, x))  # the timer's own cost: in every entry, but once in a network
 
     times: list[list[float]] = [[] for _ in jobs]
     bar = tqdm(total=warmup + repeats, desc=f"latency {space.name}", unit="round", disable=not progress,
@@ -248,13 +250,14 @@ def measure_latency_table(space: str | Space, *, device: str = "cpu", batch_size
         setattr(parent, name, edge)
 
     stats = [_quartiles(t) for t in times]
+    overhead = stats[-1][0]
     lut, spread, k = [], [], 0
     for _, _, edge in edges:
         n = len(edge.candidates)
-        lut.append([round(m, 5) for m, _ in stats[k:k + n]])
+        lut.append([round(max(0.0, m - overhead), 5) for m, _ in stats[k:k + n]])
         spread.append([round(s, 5) for _, s in stats[k:k + n]])
         k += n
-    base, base_spread = stats[-1]
+    base, base_spread = stats[-2]  # keeps one timer overhead, as a whole network's timing does
     return LatencyTable(
         space=space.name, device=dev.type, threads=torch.get_num_threads(), torch_version=torch.__version__,
         batch_size=batch_size, lut=lut, spread=spread, base_ms=round(base, 5),
