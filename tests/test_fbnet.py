@@ -97,7 +97,7 @@ def test_run_events_determinism_and_temperature(table):
     assert arch_epochs == {1, 2}  # not during the warm-up epoch
     names = {e["name"] for e in a.events if e["type"] == "metric"}
     assert {"expected_latency_ms", "latency_loss", "task_loss", "temperature"} <= names
-    assert a.events[0]["config"]["latency"]["lut"]
+    assert a.events[0]["config"]["lut"]["lut"]
 
 
 def test_registered():

@@ -40,7 +40,7 @@ from torch import nn
 from nasbench.spaces import Space, get_space
 from nasbench.supernet.choice import ChoiceEdge
 
-FORMAT = 1
+FORMAT = 2  # the way tables are measured; part of the cache key (2: timer cost subtracted)
 
 
 @dataclass
@@ -87,7 +87,7 @@ class LatencyTable:
         return (self.base_ms + sum(min(r) for r in self.lut), self.base_ms + sum(max(r) for r in self.lut))
 
     def info(self, target_ms: float | None = None) -> dict:
-        """What `LatencyPanel` draws, for `run_start.config["latency"]` of a hardware-aware run."""
+        """What `LatencyPanel` draws, for `run_start.config["lut"]` of a hardware-aware run."""
         return {"lut": self.lut, "spread": self.spread, "base_ms": self.base_ms, "options": self.options,
                 "target_ms": None if target_ms is None else round(float(target_ms), 5),
                 "bounds": list(self.bounds), "device": self.device, "device_name": self.device_name,
@@ -285,7 +285,7 @@ def cache_dir() -> Path:
 def cache_key(space: str, *, device: str, batch_size: int, input_shape: Sequence[int], **net_kwargs) -> dict:
     """What a table depends on: machine, threads, torch, space and sizes."""
     dev = torch.device(device)
-    return {"space": space, "device": dev.type, "device_name": device_name(dev),
+    return {"format": FORMAT, "space": space, "device": dev.type, "device_name": device_name(dev),
             "threads": torch.get_num_threads(), "torch": torch.__version__, "batch_size": batch_size,
             "input_shape": [int(s) for s in input_shape],
             "net": {k: net_kwargs[k] for k in sorted(net_kwargs)}}

@@ -163,7 +163,7 @@ class ProxylessNAS(Search):
 
     def _run_start_fields(self) -> dict:
         fields = super()._run_start_fields()
-        fields["config"]["latency"] = latency_info(self.table, self.ref_ms)  # for LatencyPanel
+        fields["config"]["lut"] = latency_info(self.table, self.ref_ms)  # for LatencyPanel
         return fields
 
     def probs(self) -> list[torch.Tensor]:
@@ -286,5 +286,5 @@ def load_or_measure(search: Search) -> LatencyTable:
 
 
 def latency_info(table: LatencyTable, target_ms: float) -> dict:
-    """What LatencyPanel draws from `run_start.config.latency`."""
+    """What LatencyPanel draws from `run_start.config.lut`."""
     return table.info(target_ms)
