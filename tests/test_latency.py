@@ -99,3 +99,15 @@ def test_cli_build_and_show(tmp_path, monkeypatch, capsys):
     assert "layer2:" in out and "mbconv_k5_e6=" in out
     assert main(["latency", "build", "no-such-space"]) == 2
     assert "unknown space" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec", ["chain-shuffle:stages=2,per_stage=2", "chain-mbv2:stages=2,per_stage=1,skip=1",
+                                  "proxyless:stages=2,per_stage=2,stem_stride=1",
+                                  "fbnet:stages=2,per_stage=2,stem_stride=1"])
+def test_every_chain_and_mobile_space_has_a_table(spec):
+    space = get_space(spec)
+    table = measure_latency_table(space, input_shape=(1, 8, 8), C=8, warmup=1, repeats=2, progress=False)
+    assert [len(r) for r in table.lut] == [len(o) for o in space.options]
+    assert all(v >= 0 for r in table.lut for v in r) and table.base_ms > 0
+    choices = space.sample(np.random.default_rng(0))
+    assert table.predict(choices) == pytest.approx(table.base_ms + sum(r[c] for r, c in zip(table.lut, choices)))
