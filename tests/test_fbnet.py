@@ -97,8 +97,21 @@ def test_run_events_determinism_and_temperature(table):
     assert arch_epochs == {1, 2}  # not during the warm-up epoch
     names = {e["name"] for e in a.events if e["type"] == "metric"}
     assert {"expected_latency_ms", "latency_loss", "task_loss", "temperature"} <= names
-    assert a.events[0]["config"]["latency"]["lut"]
+    assert a.events[0]["config"]["lut"]["lut"]
 
 
 def test_registered():
     assert get_method("fbnet") is FBNet
+
+
+def test_resume_gives_the_uninterrupted_run(table, tmp_path):
+    full = _run(table)
+
+    def stop(e):
+        if e["type"] == "step" and e["epoch"] == 2:
+            raise KeyboardInterrupt
+    kw = {"epochs": 3, "warmup_epochs": 1, "batch_size": 32, "n_train": 320, "latency_table": table}
+    assert FBNet(SPACE, "digits", progress=False, out=tmp_path, callbacks=[stop], **kw).run().status == "interrupted"
+    resumed = FBNet(SPACE, "digits", progress=False, out=tmp_path, resume=True, **kw).run()
+    strip = lambda ev: [{k: v for k, v in e.items() if k not in ("t", "wall")} for e in ev]  # noqa: E731
+    assert strip(resumed.events) == strip(full.events)

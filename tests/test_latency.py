@@ -62,11 +62,13 @@ def test_measured_table_has_the_space_shape_and_is_cached(tmp_path, monkeypatch)
     monkeypatch.setattr(lat, "measure_latency_table", lambda *a, **k: pytest.fail("measured again"))
     assert latency_table(space, cache_dir=tmp_path, **kw) == table
     # another size is another key
-    other = lat.cache_path(lat.cache_key(space.name, device="cpu", batch_size=1, input_shape=(1, 8, 8),
-                                         C=8, num_classes=10), tmp_path)
-    same = lat.cache_path(lat.cache_key(space.name, device="cpu", batch_size=1, input_shape=(1, 8, 8),
-                                        C=4, num_classes=10), tmp_path)
+    key = dict(device="cpu", batch_size=1, input_shape=(1, 8, 8), num_classes=10, in_channels=1,
+               timing_warmup=1, timing_repeats=3)
+    same = lat.cache_path(lat.cache_key(space.name, C=4, **key), tmp_path)
+    other = lat.cache_path(lat.cache_key(space.name, C=8, **key), tmp_path)
     assert other != same and same.exists()
+    careful = lat.cache_path(lat.cache_key(space.name, C=4, **{**key, "timing_repeats": 30}), tmp_path)
+    assert careful != same  # more repeats: another measurement
 
 
 def test_measure_model_gives_a_median_and_spread():
@@ -87,13 +89,25 @@ def test_lut_sum_predicts_whole_networks_loosely():
 
 def test_cli_build_and_show(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NASBENCH_CACHE", str(tmp_path))
-    args = ["chain-small", "--C", "4"]
+    args = ["chain-small", "--C", "4", "--repeats", "3", "--warmup", "1"]
     assert main(["latency", "show", *args]) == 2  # nothing cached yet: one-line error
     assert "nasbench latency build" in capsys.readouterr().err
-    assert main(["latency", "build", *args, "--repeats", "3", "--warmup", "1", "--quiet"]) == 0
+    assert main(["latency", "build", *args, "--quiet"]) == 0
     assert "chain-small: 3 layers" in capsys.readouterr().out
     assert main(["latency", "show", *args]) == 0
     out = capsys.readouterr().out
     assert "layer2:" in out and "mbconv_k5_e6=" in out
     assert main(["latency", "build", "no-such-space"]) == 2
     assert "unknown space" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec", ["chain-shuffle:stages=2,per_stage=2", "chain-mbv2:stages=2,per_stage=1,skip=1",
+                                  "proxyless:stages=2,per_stage=2,stem_stride=1",
+                                  "fbnet:stages=2,per_stage=2,stem_stride=1"])
+def test_every_chain_and_mobile_space_has_a_table(spec):
+    space = get_space(spec)
+    table = measure_latency_table(space, input_shape=(1, 8, 8), C=8, warmup=1, repeats=2, progress=False)
+    assert [len(r) for r in table.lut] == [len(o) for o in space.options]
+    assert all(v >= 0 for r in table.lut for v in r) and table.base_ms > 0
+    choices = space.sample(np.random.default_rng(0))
+    assert table.predict(choices) == pytest.approx(table.base_ms + sum(r[c] for r, c in zip(table.lut, choices)))

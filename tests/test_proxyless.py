@@ -125,7 +125,7 @@ def test_run_events_and_latency_pressure(digits, table):
     heavy = _search(digits, table, latency_loss="add#linear", reg_lambda=20.0, target=0.0).run()
     assert not validate(light.events) and not validate(heavy.events)
     start = light.events[0]
-    assert start["config"]["latency"]["lut"] and start["config"]["latency"]["target_ms"] > 0
+    assert start["config"]["lut"]["lut"] and start["config"]["lut"]["target_ms"] > 0
     names = {e["name"] for e in heavy.events if e["type"] == "metric"}
     assert {"expected_latency_ms", "latency_loss", "task_loss"} <= names
     samples = [e for e in heavy.events if e["type"] == "sample"]
@@ -166,3 +166,10 @@ def test_same_seed_same_events_and_resume(digits, table, tmp_path):
 
 def test_registered():
     assert get_method("proxyless") is ProxylessNAS
+
+
+def test_cli_bad_setting_is_one_line(tmp_path, capsys):
+    from nasbench.cli import main
+    assert main(["run", "proxyless", "--set", "latency_loss=bogus", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "latency_loss" in err

@@ -12,7 +12,7 @@ LATENCY = {"lut": [[1.0, 2.0], [0.5, 1.5, 0.0]], "options": OPTIONS, "base_ms": 
 def stream(scale=1.0, singlepath=False):
     space = Space(["layer0", "layer1"], OPTIONS)
     ev = [make_event("run_start", 0, method="proxyless", dataset="digits", seed=0,
-                     config={"latency": LATENCY}, space=space.describe())]
+                     config={"lut": LATENCY}, space=space.describe())]
     for s in range(6):
         ev.append(make_event("metric", 0, step=s, name="expected_latency_ms", value=scale * (3 - 0.1 * s)))
         ev.append(make_event("metric", 0, step=s, name="task_loss", value=2.0 - 0.1 * s))

@@ -15,7 +15,8 @@ interleaved rounds, so a burst of load elsewhere on the machine hits every entry
 
 `base` is measured the same way on the whole network with every searchable layer replaced by a
 stub that returns a stored tensor of the layer's output size: what is left is what every
-architecture pays.
+architecture pays. The timer's own cost (an empty call timed the same way) is subtracted from
+every entry, since a whole network pays it once, not once per layer; `base` keeps it.
 
 Tables are cached on disk (`latency_table`), keyed by the device (and the CPU/GPU model), the
 thread count, the torch version, the space's spec and the sizes, because a latency table is only
@@ -39,7 +40,7 @@ from torch import nn
 from nasbench.spaces import Space, get_space
 from nasbench.supernet.choice import ChoiceEdge
 
-FORMAT = 1
+FORMAT = 2  # the way tables are measured; part of the cache key (2: timer cost subtracted)
 
 
 @dataclass
@@ -84,6 +85,13 @@ class LatencyTable:
     def bounds(self) -> tuple[float, float]:
         """The fastest and the slowest architecture (per-layer min / max)."""
         return (self.base_ms + sum(min(r) for r in self.lut), self.base_ms + sum(max(r) for r in self.lut))
+
+    def info(self, target_ms: float | None = None) -> dict:
+        """What `LatencyPanel` draws, for `run_start.config["lut"]` of a hardware-aware run."""
+        return {"lut": self.lut, "spread": self.spread, "base_ms": self.base_ms, "options": self.options,
+                "target_ms": None if target_ms is None else round(float(target_ms), 5),
+                "bounds": list(self.bounds), "device": self.device, "device_name": self.device_name,
+                "threads": self.threads}
 
     def to_dict(self) -> dict:
         return {"format": FORMAT, **asdict(self)}
@@ -226,6 +234,7 @@ def measure_latency_table(space: str | Space, *, device: str = "cpu", batch_size
         setattr(parent, name, _Stub(torch.randn(*shape_out, device=dev)))
     skeleton = lambda x: net(x, choices=[0] * len(edges))  # noqa: E731
     jobs.append((skeleton, x))
+    jobs.append((lambda x: x, x))  # the timer's own cost: in every entry, but once in a network
 
     times: list[list[float]] = [[] for _ in jobs]
     bar = tqdm(total=warmup + repeats, desc=f"latency {space.name}", unit="round", disable=not progress,
@@ -241,13 +250,14 @@ def measure_latency_table(space: str | Space, *, device: str = "cpu", batch_size
         setattr(parent, name, edge)
 
     stats = [_quartiles(t) for t in times]
+    overhead = stats[-1][0]
     lut, spread, k = [], [], 0
     for _, _, edge in edges:
         n = len(edge.candidates)
-        lut.append([round(m, 5) for m, _ in stats[k:k + n]])
+        lut.append([round(max(0.0, m - overhead), 5) for m, _ in stats[k:k + n]])
         spread.append([round(s, 5) for _, s in stats[k:k + n]])
         k += n
-    base, base_spread = stats[-1]
+    base, base_spread = stats[-2]  # keeps one timer overhead, as a whole network's timing does
     return LatencyTable(
         space=space.name, device=dev.type, threads=torch.get_num_threads(), torch_version=torch.__version__,
         batch_size=batch_size, lut=lut, spread=spread, base_ms=round(base, 5),
@@ -275,7 +285,7 @@ def cache_dir() -> Path:
 def cache_key(space: str, *, device: str, batch_size: int, input_shape: Sequence[int], **net_kwargs) -> dict:
     """What a table depends on: machine, threads, torch, space and sizes."""
     dev = torch.device(device)
-    return {"space": space, "device": dev.type, "device_name": device_name(dev),
+    return {"format": FORMAT, "space": space, "device": dev.type, "device_name": device_name(dev),
             "threads": torch.get_num_threads(), "torch": torch.__version__, "batch_size": batch_size,
             "input_shape": [int(s) for s in input_shape],
             "net": {k: net_kwargs[k] for k in sorted(net_kwargs)}}
@@ -293,13 +303,16 @@ def latency_table(space: str | Space, *, cache_dir: str | os.PathLike | None = N
     """The LUT of `space` on this machine: from the on-disk cache when one was measured with the
     same device, threads, torch version, space and sizes; else measured now and cached.
     `kw`: the size arguments of the network (C, num_classes) and measure_latency_table's warmup,
-    repeats, progress."""
+    repeats (both part of the key), progress."""
     space = get_space(space)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    timing = {k: kw.pop(k) for k in ("warmup", "repeats", "progress") if k in kw}
+    progress = kw.pop("progress", True)
+    timing = {"warmup": kw.pop("warmup", 10), "repeats": kw.pop("repeats", 30)}
     kw.setdefault("in_channels", int(input_shape[0]))  # one key whether or not it was given
-    key = cache_key(space.name, device=device, batch_size=batch_size, input_shape=input_shape, **kw)
+    # a quick table (few repeats) is not the same measurement as a careful one: both in the key
+    key = cache_key(space.name, device=device, batch_size=batch_size, input_shape=input_shape, **kw,
+                    **{f"timing_{k}": v for k, v in timing.items()})
     path = cache_path(key, cache_dir)
     if path.exists() and not rebuild:
         try:
@@ -307,7 +320,7 @@ def latency_table(space: str | Space, *, cache_dir: str | os.PathLike | None = N
         except (ValueError, TypeError, KeyError):
             pass  # an old or broken file: measure again
     table = measure_latency_table(space, device=device, batch_size=batch_size, input_shape=input_shape,
-                                  **timing, **kw)
+                                  progress=progress, **timing, **kw)
     table.save(path)
     return table
 

@@ -47,7 +47,9 @@ def cmd_show(args) -> int:
         sizes = _sizes(args)
         device = sizes.pop("device")
         device = "cpu" if device == "auto" else device
-        path = cache_path(cache_key(get_space(args.space).name, device=device, **sizes))
+        path = cache_path(cache_key(get_space(args.space).name, device=device, **sizes,
+                                    in_channels=sizes["input_shape"][0], timing_warmup=args.warmup,
+                                    timing_repeats=args.repeats))
         if not path.exists():
             raise _fail(f"no latency table of {args.space} for these settings on this machine; "
                         f"measure it with: nasbench latency build {args.space}")
@@ -68,9 +70,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--C", type=int, default=8, help="stem width of the network (default 8)")
         p.add_argument("--batch-size", type=int, default=1)
         p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+        p.add_argument("--warmup", type=int, default=10)
+        p.add_argument("--repeats", type=int, default=30)
         if name == "build":
-            p.add_argument("--warmup", type=int, default=10)
-            p.add_argument("--repeats", type=int, default=30)
             p.add_argument("--check", type=int, default=0, metavar="N",
                            help="also time N sampled whole networks against the table's prediction")
             p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -53,7 +53,7 @@ class FBNetConfig(SearchConfig):
     reg_alpha: float = 0.2             # L = CE * alpha * (log LAT)^beta
     reg_beta: float = 0.6
     log_unit_ms: float = 1.0           # log LAT with LAT in this unit (ms on the phone)
-    latency: bool = True               # False: CE only (no latency term)
+    latency_loss: str = "mul#log"      # CE * alpha * (log LAT)^beta; "none": CE only
     target: float = 0.5                # where the panel draws the target (FBNet has no target)
     target_ms: float | None = None
     latency_table: str | None = None   # a saved LatencyTable to use instead of measuring
@@ -80,6 +80,8 @@ class FBNetConfig(SearchConfig):
             raise ConfigError(f"warmup_epochs must be in 0..epochs-1, got {self.warmup_epochs}")
         if not 0 < self.arch_fraction < 1:
             raise ConfigError(f"arch_fraction must be strictly between 0 and 1, got {self.arch_fraction}")
+        if self.latency_loss not in ("mul#log", "none"):
+            raise ConfigError(f"latency_loss must be mul#log or none, got {self.latency_loss!r}")
         if self.tau0 <= 0:
             raise ConfigError(f"tau0 must be positive, got {self.tau0}")
 
@@ -126,7 +128,7 @@ class FBNet(Search):
 
     def _run_start_fields(self) -> dict:
         fields = super()._run_start_fields()
-        fields["config"]["latency"] = latency_info(self.table, self.ref_ms)  # for LatencyPanel
+        fields["config"]["lut"] = latency_info(self.table, self.ref_ms)  # for LatencyPanel
         return fields
 
     def tau(self, epoch: int) -> float:
@@ -140,7 +142,7 @@ class FBNet(Search):
         """(L, CE): L = CE * alpha * (log LAT(a))^beta with LAT(a) = sum_l sum_i m_li LAT(b_li)."""
         c = self.config
         ce = F.cross_entropy(logits, y)
-        if not c.latency:
+        if c.latency_loss == "none":
             return ce, ce
         lat = self.table.expected(masks).to(logits.device)
         return ce * c.reg_alpha * torch.log(lat / c.log_unit_ms) ** c.reg_beta, ce

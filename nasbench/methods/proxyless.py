@@ -163,7 +163,7 @@ class ProxylessNAS(Search):
 
     def _run_start_fields(self) -> dict:
         fields = super()._run_start_fields()
-        fields["config"]["latency"] = latency_info(self.table, self.ref_ms)  # for LatencyPanel
+        fields["config"]["lut"] = latency_info(self.table, self.ref_ms)  # for LatencyPanel
         return fields
 
     def probs(self) -> list[torch.Tensor]:
@@ -209,7 +209,7 @@ class ProxylessNAS(Search):
 
     def arch_step(self, x, y) -> float:
         """One two-path architecture update (MixedEdge MODE 'two', nas_manager.gradient_step)."""
-        pairs, active, probs2, gates = [], [], [], []
+        pairs, probs2, gates = [], [], []
         for a in self.alpha:
             pair = self.rng.choice(len(a), 2, replace=False, p=_np(F.softmax(a.detach(), 0)))
             p2 = F.softmax(a[list(pair)], 0)             # (2,) differentiable in alpha_a, alpha_b
@@ -221,7 +221,9 @@ class ProxylessNAS(Search):
             gates.append(g.requires_grad_())
         h = self.supernet.stem(x)
         for edge, (on, off), g in zip(self.supernet.layers, pairs, gates):
-            # both run; the inactive one's output is detached (no weight gradient through it)
+            # both run; the inactive one's output is detached (no weight gradient through it).
+            # A candidate here includes the block's shortcut (zero = the identity); the shortcut
+            # adds the same <dL/dh, h> to both gates' gradients, which eq. (4) cancels on two paths
             h = g[on] * edge.candidates[on](h) + g[off] * edge.candidates[off](h).detach()
         ce = F.cross_entropy(self.supernet.head(h), y)
         rows = [torch.zeros(len(a), device=self.device).index_put((torch.tensor(pr, device=self.device),), p)
@@ -286,7 +288,5 @@ def load_or_measure(search: Search) -> LatencyTable:
 
 
 def latency_info(table: LatencyTable, target_ms: float) -> dict:
-    """What LatencyPanel draws from `run_start.config.latency`."""
-    return {"lut": table.lut, "spread": table.spread, "base_ms": table.base_ms, "options": table.options,
-            "target_ms": round(target_ms, 5), "bounds": list(table.bounds), "device": table.device,
-            "device_name": table.device_name, "threads": table.threads}
+    """What LatencyPanel draws from `run_start.config.lut`."""
+    return table.info(target_ms)

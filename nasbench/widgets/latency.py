@@ -2,14 +2,14 @@
 Single-Path NAS), from events only.
 
     expected latency   metric `expected_latency_ms` over steps, the target as a dashed line
-                       (from `run_start.config.latency.target_ms`)
+                       (from `run_start.config.lut.target_ms`)
     loss terms         metrics `task_loss` and `latency_loss` (what the latency term adds)
     temperature        metric `temperature` (FBNet's Gumbel-softmax), where present
     norm vs threshold  the latest `<kind>_norm/L<k>` metrics per layer as bars and
                        `threshold<...>/L<k>` as markers (Single-Path NAS: a ring or channel group
                        is on when its norm exceeds its threshold)
     the LUT            layers x candidates heatmap (ms) of the table the run measured; it travels
-                       in `run_start.config.latency` = {lut, options, base_ms, target_ms, ...}
+                       in `run_start.config.lut` = {lut, options, base_ms, target_ms, ...}
                        (see `nasbench.methods.proxyless.latency_info`)
 
 Several runs side by side (two budgets): `LatencyPanel(runs=["tight", "loose"])` and pass
@@ -42,7 +42,7 @@ class _Run:
     def handle(self, event: Event) -> bool:
         if event["type"] == "run_start":
             self.__init__()
-            self.latency = (event.get("config") or {}).get("latency") or {}
+            self.latency = (event.get("config") or {}).get("lut") or {}
             return True
         if event["type"] != "metric":
             return False
