@@ -13,6 +13,7 @@ from nasbench.spaces.base import Choices, InvalidArchitecture, Space
 from nasbench.spaces.nb201 import NB201Space
 from nasbench.spaces.chain import ChainSpace, chain_mbv2, chain_shuffle, chain_small
 from nasbench.spaces.darts import DartsSpace
+from nasbench.spaces.enas import EnasSpace
 from nasbench.spaces.oneshot import OneShotSpace
 
 
@@ -36,6 +37,8 @@ SPACES: dict[str, tuple[Callable[..., Space], str]] = {
     "oneshot": (OneShotSpace,
                 "Bender et al. 2018 choice blocks: 4 blocks x (any inputs, 1-2 of 7 ops) "
                 "(~6e9 cells); blocks="),
+    "enas": (lambda **kw: EnasSpace(**{"nodes": 5, "name": "enas", **kw}),
+             "ENAS micro cells: normal + reduction, 5 nodes x (2 inputs, 2 of 5 ops) (~2.6e25); nodes="),
 }
 
 
@@ -75,5 +78,5 @@ def get_space(spec: "str | Space", **kwargs) -> Space:
         raise UnknownSpace(f"space {name!r}: {e}") from None
 
 
-__all__ = ["Choices", "InvalidArchitecture", "Space", "NB201Space", "ChainSpace", "DartsSpace", "OneShotSpace", "SPACES", "UnknownSpace",
+__all__ = ["Choices", "InvalidArchitecture", "Space", "NB201Space", "ChainSpace", "DartsSpace", "EnasSpace", "OneShotSpace", "SPACES", "UnknownSpace",
            "get_space", "register_space"]
