@@ -196,7 +196,7 @@ class Reinforce:
             loss = reinforce_loss(sample.log_prob, reward, self.baseline)
             (loss / self.num_aggregate).backward()                      # gradients averaged
             rows.append((reward, acc, self.baseline, reward - self.baseline, float(sample.entropy),
-                         float(loss), sample.probs))
+                         float(loss.detach()), sample.probs))
         self.optimizer.step()
         stats = {k: float(np.mean([r[i] for r in rows])) for i, k in
                  enumerate(("reward", "acc", "baseline", "advantage", "entropy", "loss"))}
