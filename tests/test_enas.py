@@ -263,3 +263,28 @@ def test_cli_runs_on_the_cpu_preset(tmp_path):
     events = read_events(out / "events.jsonl")
     assert not validate(events) and events[0]["config"]["preset"] == "cpu"
     assert main(["report", str(out)]) == 0 and (out / "report.html").exists()
+
+
+# -- the notebook's exercises ----------------------------------------------------------------------
+def test_exercise_checks_accept_right_and_reject_wrong_answers(capsys):
+    from nasbench.exercises import attempt
+    from nasbench.exercises import enas as ex
+
+    def not_written(*args):
+        raise NotImplementedError
+
+    cases = [
+        (ex.check_reinforce_loss, ex.reinforce_loss_reference,
+         lambda lp, r, b: lp * (r - b),                                  # wrong sign
+         lambda lp, r, b: -lp * (r - b)),                                # right
+        (ex.check_attention, ex.attention_reference,
+         lambda a, h, W1, W2, v: torch.tanh(a @ W1 + h @ W2) @ v,        # W transposed: wrong
+         lambda a, h, W1, W2, v: torch.stack([v @ torch.tanh(W1 @ a[j] + W2 @ h) for j in range(len(a))])),
+    ]
+    for check, reference, wrong, right in cases:
+        assert attempt(right, reference, check, name="x") is right
+        assert "correct" in capsys.readouterr().out
+        assert attempt(wrong, reference, check, name="x") is reference
+        assert "not quite" in capsys.readouterr().out
+        assert attempt(not_written, reference, check, name="x") is reference
+        assert "not written yet" in capsys.readouterr().out
