@@ -37,3 +37,10 @@ def test_report_shows_the_panel_only_for_controller_runs():
     events = list(stream())
     assert ControllerPanel.shows(events)
     assert not ControllerPanel.shows([e for e in events if e.get("name") != "reward"])
+
+
+def test_a_redraw_between_reward_and_baseline_is_fine():
+    view = ControllerPanel(live=False, min_interval=0.0)   # redraw after every event
+    for event in stream():
+        view(event)
+    assert view.renders > 5 and list(view.fig.data[0].y) == [0.5, 0.7]

@@ -89,5 +89,6 @@ class ControllerPanel(EventView):
             text = [[self.top_option[t][d] for t in keep] for d in range(len(self.decisions))]
             fig.data[3].update(z=z.tolist(), x=[t + 1 for t in keep], y=self.decisions, text=text)
         n = len(self.curves.get("reward", []))
-        last = f": reward {self.curves['reward'][-1]:.3f}, baseline {self.curves['baseline'][-1]:.3f}" if n else ""
+        last = (f": reward {self.curves['reward'][-1]:.3f}, baseline {self.curves['baseline'][-1]:.3f}"
+                if n and self.curves["baseline"] else "")   # live: a redraw may fall between the two
         fig.layout.title.text = f"controller after {n} updates{last}"
