@@ -14,6 +14,7 @@ VIEWS: list[tuple[str, set[str]]] = [
     ("nasbench.widgets.board:TrainingBoard", {"step", "metric"}),
     ("nasbench.widgets.graph:SupernetGraph", {"alpha", "sample", "genotype"}),
     ("nasbench.widgets.alpha:AlphaEvolution", {"alpha"}),
+    ("nasbench.widgets.controller:ControllerPanel", {"metric", "alpha"}),
     ("nasbench.widgets.ranking:KLRanking", {"eval"}),
     ("nasbench.widgets.fairness:SamplingFairness", {"sample"}),
     ("nasbench.widgets.evolution:EvolutionPanel", {"eval"}),
@@ -41,7 +42,7 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     sections, plotlyjs = [], True
     for path, wanted in VIEWS:
         cls = _view_class(path)
-        if types & wanted and getattr(cls, "shows", lambda start: True)(start):  # a view may ask for its spaces only
+        if types & wanted and getattr(cls, "shows", lambda events: True)(events):  # a view may keep to its own runs
             view = cls.from_events(events)
             sections.append(f"<h2>{html.escape(type(view).__name__)}</h2>\n"
                             + view.to_html(include_plotlyjs=plotlyjs))

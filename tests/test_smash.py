@@ -324,8 +324,8 @@ def test_memory_bank_view_reads_the_architecture_from_events_alone(small):
     slots, steps, z = view.norm_table()
     assert slots == ["b0.op0"] and steps == [0, 1, 2, 3, 4] and z == [[1.0, 2.0, 3.0, 4.0, 5.0]]
     assert "step 4" in view.fig.layout.title.text
-    assert MemoryBankView.shows({"space": small.describe()})
-    assert not MemoryBankView.shows({"space": get_space("nb201-small").describe()})
+    assert MemoryBankView.shows([{"type": "run_start", "space": small.describe()}])
+    assert not MemoryBankView.shows([{"type": "run_start", "space": get_space("nb201-small").describe()}])
 
 
 def test_report_of_a_smash_run_has_the_memory_bank_view(digits, tmp_path):

@@ -18,6 +18,8 @@ METHODS: dict[str, tuple[str, str]] = {
               "a hypernetwork generates each sampled memory-bank net's weights (Brock et al. 2018)"),
     "random": ("nasbench.methods.random_ws:RandomSearchWS",
                "random search with weight sharing (Li & Talwalkar 2019)"),
+    "enas": ("nasbench.methods.enas:Enas",
+             "LSTM controller trained by REINFORCE on shared-weight children (Pham et al. 2018)"),
     "oneshot": ("nasbench.methods.oneshot:OneShot",
                 "one-shot model with path dropout, ranked by accuracy and KL (Bender et al. 2018)"),
     "darts": ("nasbench.methods.darts:Darts",

@@ -14,6 +14,7 @@ from nasbench.spaces.nb201 import NB201Space
 from nasbench.spaces.chain import ChainSpace, chain_mbv2, chain_shuffle, chain_small
 from nasbench.spaces.darts import DartsSpace
 from nasbench.spaces.singlepath import chain_singlepath
+from nasbench.spaces.enas import EnasSpace
 from nasbench.spaces.oneshot import OneShotSpace
 from nasbench.spaces.mobile import fbnet, proxyless
 from nasbench.spaces.smash import SmashSpace
@@ -49,6 +50,8 @@ SPACES: dict[str, tuple[Callable[..., Space], str]] = {
     "smash-small": (lambda **kw: SmashSpace(**{"banks": (6, 6, 6), "in_banks": (2, 2, 2), "ops": 3, "N": 4,
                                                "N_max": 16, "max_groups": 4, "name": "smash-small", **kw}),
                     "SMASH memory banks, CPU size: 3 blocks of 6 banks of N=4, up to 3 ops each, G <= 16"),
+    "enas": (lambda **kw: EnasSpace(**{"nodes": 5, "name": "enas", **kw}),
+             "ENAS micro cells: normal + reduction, 5 nodes x (2 inputs, 2 of 5 ops) (~2.6e25); nodes="),
 }
 
 
@@ -88,5 +91,6 @@ def get_space(spec: "str | Space", **kwargs) -> Space:
         raise UnknownSpace(f"space {name!r}: {e}") from None
 
 
-__all__ = ["Choices", "InvalidArchitecture", "Space", "NB201Space", "ChainSpace", "DartsSpace", "OneShotSpace", "SmashSpace", "SPACES", "UnknownSpace",
-           "get_space", "register_space"]
+
+__all__ = ["Choices", "InvalidArchitecture", "Space", "NB201Space", "ChainSpace", "DartsSpace", "EnasSpace",
+           "OneShotSpace", "SmashSpace", "SPACES", "UnknownSpace", "get_space", "register_space"]

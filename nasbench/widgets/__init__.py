@@ -2,6 +2,7 @@
 from nasbench.widgets.alpha import AlphaEvolution
 from nasbench.widgets.base import EventView, op_color
 from nasbench.widgets.board import TrainingBoard
+from nasbench.widgets.controller import ControllerPanel
 from nasbench.widgets.evolution import EvolutionPanel
 from nasbench.widgets.fairness import SamplingFairness
 from nasbench.widgets.graph import SupernetGraph
@@ -9,4 +10,5 @@ from nasbench.widgets.latency import LatencyPanel
 from nasbench.widgets.memory_banks import MemoryBankView
 from nasbench.widgets.ranking import KLRanking
 
-__all__ = ["EventView", "op_color", "TrainingBoard", "KLRanking", "SamplingFairness", "EvolutionPanel", "SupernetGraph", "AlphaEvolution", "LatencyPanel", "MemoryBankView"]
+
+__all__ = ["EventView", "op_color", "TrainingBoard", "KLRanking", "SamplingFairness", "EvolutionPanel", "SupernetGraph", "AlphaEvolution", "LatencyPanel", "MemoryBankView", "ControllerPanel"]

@@ -74,9 +74,10 @@ class MemoryBankView(EventView):
         return view
 
     @staticmethod
-    def shows(start: dict) -> bool:
+    def shows(events) -> bool:
         """Only runs on a memory-bank space (for the report)."""
-        return "smash" in ((start or {}).get("space") or {})
+        start = events[0] if events and events[0].get("type") == "run_start" else {}
+        return "smash" in (start.get("space") or {})
 
     def build(self):
         fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.1,
