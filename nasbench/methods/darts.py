@@ -16,6 +16,7 @@ check it against finite differences on a tiny network.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
@@ -142,7 +143,11 @@ class Darts(Search):
 
     def setup(self):
         c = self.config
-        self.supernet = self.space.supernet(**self.net_kwargs(), **self.supernet_options()).to(self.device)
+        options = self.supernet_options()
+        if options and not set(options) <= set(inspect.signature(self.space.supernet).parameters):
+            raise ConfigError(f"{self.name} needs a cell space whose supernet takes other edges "
+                              f"(darts, nb201, nb201-small); {self.space.name} has none")
+        self.supernet = self.space.supernet(**self.net_kwargs(), **options).to(self.device)
         # alpha: one row of logits per decision; kept out of the weight optimizer
         self.alpha = nn.ParameterList(
             nn.Parameter(c.alpha_init * torch.randn(len(opts), device=self.device))

@@ -65,15 +65,18 @@ class GdasConfig(DartsConfig):
             raise ConfigError(f"need 0 < tau_min <= tau_max, got {self.tau_min} and {self.tau_max}")
 
 
-def straight_through_gumbel(alpha: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+def straight_through_gumbel(alpha: torch.Tensor, tau: float, g: torch.Tensor | None = None
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
     """GDAS eqs. (5)-(6) for a (decisions, options) table of alpha: the straight-through
-    one-hot h (D, n) and the sampled indices (D,). Gumbel noise from the torch global RNG;
-    redrawn in the rare case it overflows (as the official code does)."""
+    one-hot h (D, n) and the sampled indices (D,). Gumbel noise `g` from the torch global RNG
+    unless given; redrawn in the rare case it overflows (as the official code does)."""
     while True:
-        g = -torch.empty_like(alpha).exponential_().log()                # Gumbel(0, 1)
+        if g is None or not torch.isfinite(g).all():
+            g = -torch.empty_like(alpha).exponential_().log()            # Gumbel(0, 1)
         p = F.softmax((F.log_softmax(alpha, dim=-1) + g) / tau, dim=-1)  # (D, n)
-        if torch.isfinite(g).all() and torch.isfinite(p).all():
+        if torch.isfinite(p).all():
             break
+        g = None
     index = p.argmax(dim=-1)
     one_hot = torch.zeros_like(p).scatter_(-1, index[:, None], 1.0)
     return one_hot - p.detach() + p, index
