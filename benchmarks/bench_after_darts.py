@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-import weakref
 
 import torch
 
 from nasbench.data import load
+from nasbench.evaluate.memory import SavedActivations
 from nasbench.methods import get_method
 
 METHODS = [("darts", {"order": 1}), ("gdas", {}), ("snas", {}), ("pc-darts", {"warmup_epochs": 0}),
@@ -40,41 +40,6 @@ class StepClock:
         return statistics.median(b - a for a, b in zip(self.times[warmup:], self.times[warmup + 1:]))
 
 
-class _Saved:
-    def __init__(self, tensor):
-        self.tensor = tensor
-
-
-class SavedActivations:
-    """Peak bytes of the tensors autograd saves for backward, each storage counted once."""
-
-    def __init__(self):
-        self.live: dict[int, list[int]] = {}  # storage pointer -> [bytes, references]
-        self.bytes = self.peak = 0
-
-    def pack(self, tensor):
-        storage = tensor.untyped_storage()
-        entry = self.live.setdefault(storage.data_ptr(), [storage.nbytes(), 0])
-        if entry[1] == 0:
-            self.bytes += entry[0]
-            self.peak = max(self.peak, self.bytes)
-        entry[1] += 1
-        saved = _Saved(tensor)
-        weakref.finalize(saved, self._release, storage.data_ptr())
-        return saved
-
-    def _release(self, key):
-        entry = self.live[key]
-        entry[1] -= 1
-        if entry[1] == 0:
-            self.bytes -= entry[0]
-            del self.live[key]
-
-    @staticmethod
-    def unpack(saved):
-        return saved.tensor
-
-
 def measure(name, overrides, args, data):
     clock, memory = StepClock(), SavedActivations()
     search = get_method(name)(args.space, data, preset="cpu", steps=args.steps, C=args.C,
@@ -82,7 +47,7 @@ def measure(name, overrides, args, data):
                               progress=False, callbacks=[clock], device=args.device, **overrides)
     if search.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    with torch.autograd.graph.saved_tensors_hooks(memory.pack, memory.unpack):
+    with memory:
         search.run()
     cuda = torch.cuda.max_memory_allocated() if search.device.type == "cuda" else None
     return clock.median(), memory.peak, cuda

@@ -326,3 +326,16 @@ def test_resume_after_an_interrupt_gives_the_uninterrupted_run(method, digits, t
     resumed = Method("nb201-small", digits, out=tmp_path / "cut", resume=True, **kw).run()
     assert resumed.status == "completed"
     assert strip_times(read_events(tmp_path / "cut" / "events.jsonl")) == strip_times(full.events)
+
+
+# -- the memory measure of the benchmark and the notebook -------------------------------------
+def test_saved_activations_counts_each_saved_storage_once_while_alive():
+    from nasbench.evaluate.memory import SavedActivations
+    a = torch.randn(1000, requires_grad=True)  # float32: 4000 bytes
+    with SavedActivations() as memory:
+        b = a * a          # saves a twice: one storage
+        c = b.exp()        # saves its output: another 4000 bytes
+        assert memory.bytes == 8000
+        c.sum().backward()
+        del b, c
+    assert memory.peak == 8000 and memory.bytes == 0
