@@ -339,3 +339,8 @@ def test_saved_activations_counts_each_saved_storage_once_while_alive():
         c.sum().backward()
         del b, c
     assert memory.peak == 8000 and memory.bytes == 0
+    with memory:
+        for _ in range(3):  # graphs dropped without a backward are released too
+            d = a.exp().sum()
+            del d
+    assert memory.bytes == 0

@@ -45,7 +45,7 @@ class SavedActivations:
             self.bytes += entry[0]
             self.peak = max(self.peak, self.bytes)
         entry[1] += 1
-        saved = _Saved(tensor)
+        saved = _Saved(tensor.detach())  # detached: a saved output would otherwise keep its own graph alive
         weakref.finalize(saved, self._release, storage.data_ptr())
         return saved
 
