@@ -16,6 +16,7 @@ check it against finite differences on a tiny network.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
@@ -142,13 +143,18 @@ class Darts(Search):
 
     def setup(self):
         c = self.config
-        self.supernet = self.space.supernet(**self.net_kwargs()).to(self.device)
+        options = self.supernet_options()
+        if options and not set(options) <= set(inspect.signature(self.space.supernet).parameters):
+            raise ConfigError(f"{self.name} needs a cell space whose supernet takes other edges "
+                              f"(darts, nb201, nb201-small); {self.space.name} has none")
+        self.supernet = self.space.supernet(**self.net_kwargs(), **options).to(self.device)
         # alpha: one row of logits per decision; kept out of the weight optimizer
         self.alpha = nn.ParameterList(
             nn.Parameter(c.alpha_init * torch.randn(len(opts), device=self.device))
             for opts in self.space.options)
         self.optimizer = torch.optim.SGD(self.supernet.parameters(), c.lr, momentum=c.momentum,
-                                         weight_decay=c.weight_decay)
+                                         weight_decay=c.weight_decay,
+                                         nesterov=getattr(c, "nesterov", False))  # GDAS: True
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, c.epochs,
                                                                     eta_min=c.lr_min)
         self.arch_optimizer = torch.optim.Adam(self.alpha.parameters(), c.arch_lr,
@@ -156,6 +162,10 @@ class Darts(Search):
                                                weight_decay=c.arch_weight_decay)
         self.track(supernet=self.supernet, alpha=self.alpha, optimizer=self.optimizer,
                    scheduler=self.scheduler, arch_optimizer=self.arch_optimizer)
+
+    def supernet_options(self) -> dict:
+        """Extra arguments of `space.supernet` (later methods: another `edge=` mixing rule)."""
+        return {}
 
     def probs(self) -> list[torch.Tensor]:
         with torch.no_grad():
@@ -197,10 +207,19 @@ class Darts(Search):
             self.log_step("weights", loss, acc=(logits.argmax(1) == y).float().mean(), lr=lr)
             if (self.step + 1) % c.alpha_every == 0:  # (self.step counts from 0 inside the loop)
                 self.log_probs()
+        self.end_epoch()
+
+    def end_epoch(self):
+        """The learning-rate schedule's step, the epoch's last alpha (so views end on it) and
+        the genotype."""
         self.scheduler.step()
-        if self.step % c.alpha_every:
-            self.log_probs()  # the epoch's last alpha, so views end on it
-        self.log_genotype(self.space.derive([p.cpu().numpy() for p in self.probs()]))
+        if self.step % self.config.alpha_every:
+            self.log_probs()
+        self.log_genotype(self.derive())
+
+    def derive(self):
+        """The genotype alpha points to now (DARTS: the space's rule on softmax(alpha))."""
+        return self.space.derive([p.cpu().numpy() for p in self.probs()])
 
     def log_probs(self):
         probs = self.probs()

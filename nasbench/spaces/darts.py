@@ -201,10 +201,11 @@ class DartsSpace(Space):
                             in_channels=in_channels, choices=self.validate(choices))
 
     def supernet(self, *, C: int = 16, layers: int = 8, num_classes: int = 10, in_channels: int = 3,
-                 affine: bool = False, track_running_stats: bool = True) -> "DartsNetwork":
-        """The search network: every op on every edge, non-affine BN (DARTS)."""
+                 affine: bool = False, track_running_stats: bool = True, edge=None) -> "DartsNetwork":
+        """The search network: every op on every edge, non-affine BN (DARTS). `edge(names, build,
+        C)` replaces ChoiceEdge for other mixing rules (`nasbench.supernet.mixed`)."""
         return DartsNetwork(self, C=C, layers=layers, num_classes=num_classes, in_channels=in_channels,
-                            affine=affine, track_running_stats=track_running_stats)
+                            affine=affine, track_running_stats=track_running_stats, edge=edge)
 
 
 class Cell(nn.Module):
@@ -212,7 +213,7 @@ class Cell(nn.Module):
     without, every op of every edge (supernet)."""
 
     def __init__(self, space: DartsSpace, C_pp: int, C_p: int, C: int, reduction: bool,
-                 reduction_prev: bool, choices: Choices | None, affine: bool):
+                 reduction_prev: bool, choices: Choices | None, affine: bool, edge=None):
         super().__init__()
         self.space, self.reduction = space, reduction
         # the previous cell's input is twice as large when that cell reduced: halve it too
@@ -223,8 +224,10 @@ class Cell(nn.Module):
         self.decisions = list(range(first, first + len(space.edges)))
         stride = lambda j: 2 if reduction and j < 2 else 1  # only edges from the inputs reduce
         if choices is None:
+            build = lambda s: lambda op, c=C: build_op(op, c, s, affine)  # noqa: E731 (c: channels)
             self.ops = nn.ModuleList(
-                ChoiceEdge(space.options[d], lambda op, s=stride(j): build_op(op, C, s, affine))
+                ChoiceEdge(space.options[d], build(stride(j))) if edge is None
+                else edge(space.options[d], build(stride(j)), C)
                 for d, (j, _) in zip(self.decisions, space.edges))
             self.choices = None
         else:
@@ -264,7 +267,8 @@ class DartsNetwork(nn.Module):
     """stem (3C) -> cells, reductions at layers//3 and 2*layers//3 -> GAP -> linear."""
 
     def __init__(self, space: DartsSpace, *, C: int, layers: int, num_classes: int, in_channels: int,
-                 choices: Choices | None = None, affine: bool = True, track_running_stats: bool = True):
+                 choices: Choices | None = None, affine: bool = True, track_running_stats: bool = True,
+                 edge=None):
         super().__init__()
         if layers < 1:
             raise ValueError(f"layers must be >= 1, got {layers}")
@@ -280,7 +284,7 @@ class DartsNetwork(nn.Module):
             reduction = i in (layers // 3, 2 * layers // 3)
             if reduction:
                 C_curr *= 2
-            self.cells.append(Cell(space, C_pp, C_p, C_curr, reduction, reduction_prev, choices, affine))
+            self.cells.append(Cell(space, C_pp, C_p, C_curr, reduction, reduction_prev, choices, affine, edge))
             reduction_prev = reduction
             C_pp, C_p = C_p, space.steps * C_curr
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(C_p, num_classes))

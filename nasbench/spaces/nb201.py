@@ -104,21 +104,23 @@ class NB201Space(Space):
                             in_channels=in_channels, choices=self.validate(choices))
 
     def supernet(self, *, C: int = 16, layers: int = 15, num_classes: int = 10, in_channels: int = 3,
-                 affine: bool = False, track_running_stats: bool = True) -> "NB201Network":
+                 affine: bool = False, track_running_stats: bool = True, edge=None) -> "NB201Network":
+        """`edge(names, build, C)` replaces ChoiceEdge for other mixing rules (`nasbench.supernet.mixed`)."""
         return NB201Network(self, C=C, layers=layers, num_classes=num_classes, in_channels=in_channels,
-                            affine=affine, track_running_stats=track_running_stats)
+                            affine=affine, track_running_stats=track_running_stats, edge=edge)
 
 
 class Cell(nn.Module):
     """One cell. With `choices` it holds only the chosen ops (stand-alone); without, every
     candidate of every edge (supernet)."""
 
-    def __init__(self, space: NB201Space, C: int, choices: Choices | None, affine: bool):
+    def __init__(self, space: NB201Space, C: int, choices: Choices | None, affine: bool, edge=None):
         super().__init__()
         self.space, self.choices = space, choices
         if choices is None:
             self.edges = nn.ModuleList(
-                ChoiceEdge(opts, lambda op: nb201_op(op, C, affine)) for opts in space.options)
+                ChoiceEdge(opts, lambda op: nb201_op(op, C, affine)) if edge is None
+                else edge(opts, lambda op, c=C: nb201_op(op, c, affine), C) for opts in space.options)
         else:
             self.edges = nn.ModuleList(
                 nb201_op(opts[c], C, affine) for opts, c in zip(space.options, choices))
@@ -160,7 +162,8 @@ class NB201Network(nn.Module):
     """stem -> cells (C) -> reduce -> cells (2C) -> reduce -> cells (4C) -> BN-ReLU -> GAP -> FC."""
 
     def __init__(self, space: NB201Space, *, C: int, layers: int, num_classes: int, in_channels: int,
-                 choices: Choices | None = None, affine: bool = True, track_running_stats: bool = True):
+                 choices: Choices | None = None, affine: bool = True, track_running_stats: bool = True,
+                 edge=None):
         super().__init__()
         if layers < 1:
             raise ValueError(f"layers must be >= 1, got {layers}")
@@ -174,7 +177,7 @@ class NB201Network(nn.Module):
             C_s = C * 2 ** s
             if s > 0:
                 self.layers.append(ResidualReduce(C_prev, C_s))
-            self.layers.extend(Cell(space, C_s, choices, affine) for _ in range(n))
+            self.layers.extend(Cell(space, C_s, choices, affine, edge) for _ in range(n))
             C_prev = C_s
         self.head = nn.Sequential(nn.BatchNorm2d(C_prev), nn.ReLU(inplace=False),
                                   nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(C_prev, num_classes))

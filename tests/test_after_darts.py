@@ -1,0 +1,346 @@
+"""GDAS, SNAS, PC-DARTS, NASP and DARTS- against independent references: a hand-computed
+straight-through gradient, Gumbel-max frequencies, DARTS' own mixed op and supernet, a brute-force
+proximal step, the gradient of a plain DARTS supernet at the discrete point; then full runs
+(determinism, resume, both cells)."""
+import numpy as np
+import pytest
+import scipy.special
+import torch
+from torch.nn import functional as F
+
+from nasbench.data import load
+from nasbench.events import read_events, validate
+from nasbench.methods import get_method
+from nasbench.methods.gdas import straight_through_gumbel
+from nasbench.methods.nasp import Nasp, proximal_step
+from nasbench.methods.snas import relaxed_one_hot
+from nasbench.ops import build_op
+from nasbench.spaces import get_space
+from nasbench.supernet import ChoiceEdge
+from nasbench.supernet.mixed import (AuxiliarySkipEdge, PartialChannelEdge, SampledEdge,
+                                     partial_channels, set_beta)
+
+NB201_OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+AFTER_DARTS = ["gdas", "snas", "pc-darts", "nasp", "darts-minus"]
+
+
+def edge_of(cls, C=4, stride=1, **kw):
+    torch.manual_seed(0)
+    build = lambda op, c=C: build_op(op, c, stride, affine=False)  # noqa: E731
+    return cls(NB201_OPS, build, C, **kw) if cls is not ChoiceEdge else cls(NB201_OPS, build)
+
+
+# -- GDAS -----------------------------------------------------------------------------------
+def test_gdas_runs_only_the_sampled_op_and_its_forward_is_that_op():
+    edge = edge_of(SampledEdge).double()
+    calls = [0] * len(edge.candidates)
+    for k, op in enumerate(edge.candidates):
+        op.register_forward_hook(lambda m, i, o, k=k: calls.__setitem__(k, calls[k] + 1))
+    x = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    torch.manual_seed(3)
+    h, index = straight_through_gumbel(torch.randn(1, 5, dtype=torch.float64), tau=1.0)
+    k = int(index[0])
+    assert h[0].tolist() == pytest.approx(np.eye(5)[k].tolist(), abs=1e-12)  # a one-hot value
+    out = edge(x, weights=h[0])
+    assert calls == [int(j == k) for j in range(5)], "only the sampled op may run"
+    assert torch.allclose(out, edge.candidates[k](x), atol=1e-12)
+
+
+@pytest.mark.parametrize("tau", [10.0, 1.0, 0.1])
+def test_gdas_gradient_reaching_alpha_is_the_straight_through_gradient_by_hand(tau):
+    """L = sum(R * edge(x)). With h = one_hot - p.detach() + p the official cell adds op_k(x)
+    for the sampled k and the bare weight for the others, so dL/dh_k = <R, op_k(x)> and
+    dL/dh_j = sum(R); then dL/dalpha = J^T dL/dh with J = (diag(p) - p p^T) / tau, the Jacobian
+    of p = softmax((log_softmax(alpha) + g) / tau) (log_softmax only shifts, softmax ignores it)."""
+    edge = edge_of(SampledEdge).double()
+    x = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    R = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    alpha = torch.randn(1, 5, dtype=torch.float64, requires_grad=True)
+    torch.manual_seed(7)
+    h, index = straight_through_gumbel(alpha, tau)
+    (edge(x, weights=h[0]) * R).sum().backward()
+    # the same Gumbel draw, by hand in numpy
+    torch.manual_seed(7)
+    g = (-torch.empty(1, 5, dtype=torch.float64).exponential_().log()).numpy()[0]
+    a = alpha.detach().numpy()[0]
+    p = scipy.special.softmax((a - scipy.special.logsumexp(a) + g) / tau)
+    k = int(np.argmax(p))
+    assert k == int(index[0])
+    with torch.no_grad():
+        dL_dh = np.array([float((R * edge.candidates[j](x)).sum()) if j == k else float(R.sum())
+                          for j in range(5)])
+    expected = (np.diag(p) - np.outer(p, p)) @ dL_dh / tau
+    np.testing.assert_allclose(alpha.grad.numpy()[0], expected, rtol=1e-9, atol=1e-12)
+
+
+def test_gdas_temperature_goes_linearly_from_10_to_0_1():
+    gdas = get_method("gdas")("nb201-small", load("digits", n_train=128, seed=0), epochs=5,
+                              progress=False)
+    taus = [gdas.temperature(e) for e in range(5)]
+    assert taus == pytest.approx(np.linspace(10, 0.1, 5).tolist())
+
+
+# -- SNAS -----------------------------------------------------------------------------------
+def test_snas_relaxed_one_hot_argmax_is_a_softmax_alpha_sample_at_any_temperature():
+    """Gumbel-max: argmax_k (alpha_k + g_k) ~ Categorical(softmax(alpha)), and dividing by tau
+    does not move the argmax, so the sample's argmax frequencies are softmax(alpha) at every tau
+    (binomial tolerance, 5 sigma)."""
+    torch.manual_seed(0)
+    alpha = torch.tensor([1.5, 0.0, -1.0, 0.5, 0.2], dtype=torch.float64)
+    n = 40000
+    target = scipy.special.softmax(alpha.numpy())
+    for tau in (0.03, 1.0, 30.0):
+        Z = relaxed_one_hot(alpha.expand(n, 5), tau)
+        assert torch.allclose(Z.sum(-1), torch.ones(n, dtype=torch.float64))
+        freq = np.bincount(Z.argmax(-1).numpy(), minlength=5) / n
+        assert np.all(np.abs(freq - target) < 5 * np.sqrt(target * (1 - target) / n))
+
+
+def test_snas_sample_mean_is_softmax_alpha_only_as_tau_goes_to_zero_and_uniform_at_high_tau():
+    """What is true of the sample MEAN: as tau -> 0 the samples become one-hot, so their mean
+    tends to the argmax frequencies, softmax(alpha). As tau grows, Z -> 1/n + O(1/tau) for every
+    sample: the mean tends to the uniform vector, not to softmax(alpha)."""
+    torch.manual_seed(1)
+    alpha = torch.tensor([2.0, 0.0, -1.0, 0.5], dtype=torch.float64)
+    n = 40000
+    target = scipy.special.softmax(alpha.numpy())
+    cold = relaxed_one_hot(alpha.expand(n, 4), 0.01)
+    assert float(cold.max(-1).values.mean()) > 0.99  # nearly one-hot
+    assert np.abs(cold.mean(0).numpy() - target).max() < 0.015
+    hot = relaxed_one_hot(alpha.expand(n, 4), 1000.0)
+    assert np.abs(hot.mean(0).numpy() - 0.25).max() < 0.002
+    assert np.abs(hot.mean(0).numpy() - target).max() > 0.3
+
+
+# -- PC-DARTS -------------------------------------------------------------------------------
+@pytest.mark.parametrize("space", ["nb201-small", "darts:steps=2"])
+def test_pc_darts_with_K1_and_no_edge_normalisation_is_the_darts_supernet(space):
+    space = get_space(space)
+    torch.manual_seed(0)
+    darts = space.supernet(C=8, layers=3, num_classes=3, in_channels=1).double()
+    pc = space.supernet(C=8, layers=3, num_classes=3, in_channels=1, edge=partial_channels(1)).double()
+    pc.load_state_dict(darts.state_dict())
+    x = torch.randn(4, 1, 8, 8, dtype=torch.float64)
+    w = [torch.softmax(torch.randn(len(o), dtype=torch.float64), 0) for o in space.options]
+    assert torch.equal(pc(x, weights=w), darts(x, weights=w))
+
+
+def test_pc_darts_K4_sends_a_quarter_of_the_channels_through_the_ops_and_shuffles():
+    edge = edge_of(PartialChannelEdge, C=8, K=4).double()
+    seen = []
+    for op in edge.candidates:
+        op.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[1]))
+    x = torch.randn(2, 8, 5, 5, dtype=torch.float64)
+    w = torch.softmax(torch.randn(5, dtype=torch.float64), 0)
+    out = edge(x, weights=0.3 * w)  # beta = 0.3
+    assert seen == [2] * 5, "every op sees C/K = 2 channels"
+    with torch.no_grad():
+        mixed = sum(wk * op(x[:, :2]) for wk, op in zip(0.3 * w, edge.candidates))
+    # channel shuffle by hand: output channel i*K + g is channel g*(C/K) + i of [mixed, beta * rest]
+    cat = torch.cat([mixed, 0.3 * x[:, 2:]], 1)
+    expected = torch.stack([cat[:, g * 2 + i] for i in range(2) for g in range(4)], 1)
+    assert torch.allclose(out, expected, atol=1e-12)
+
+
+def test_pc_darts_reduction_edge_pools_the_bypass():
+    edge = edge_of(PartialChannelEdge, C=8, stride=2, K=4)
+    edge.candidates = torch.nn.ModuleList(build_op(op, 2, 2, False) for op in ["max_pool_3x3", "skip_connect"])
+    out = edge(torch.randn(2, 8, 6, 6), weights=torch.tensor([0.5, 0.5]))
+    assert out.shape == (2, 8, 3, 3)
+
+
+def test_pc_darts_genotype_reads_softmax_alpha_times_beta():
+    """Node 3 of a 2-step DARTS cell: edge 0 has the strongest op by alpha alone, but its beta
+    is small: with edge normalisation the genotype takes edges 1 and 2."""
+    search = get_method("pc-darts")("darts:steps=2", load("digits", n_train=128, seed=0),
+                                    progress=False, C=8, layers=3)
+    search._seed_everything()
+    search.setup()
+    with torch.no_grad():
+        for a in search.alpha:
+            a.zero_()
+        for b in search.beta:
+            b.zero_()
+        space = search.space
+        node3 = [d for d in range(len(space.edges)) if space.edges[d][1] == 3]  # normal cell
+        search.alpha[node3[0]][4] = 3.0   # strong sep_conv_3x3 on input 0 ...
+        search.beta[node3[0]].fill_(-5.0)  # ... but a tiny edge weight
+        search.alpha[node3[1]][5] = 1.0
+        search.alpha[node3[2]][6] = 1.0
+    choices = search.derive()
+    assert [choices[d] for d in node3] == [space.none, 5, 6]
+    search.config.edge_normalization = False
+    assert search.derive()[node3[0]] == 4
+
+
+# -- NASP -----------------------------------------------------------------------------------
+def test_nasp_proximal_step_is_a_one_hot_per_edge_and_two_edges_per_node_brute_force():
+    rng = np.random.default_rng(0)
+    space = get_space("darts")
+    nodes = [incoming for _, _, incoming in space.nodes()]
+    for _ in range(20):
+        alpha = rng.uniform(0, 1, size=(len(space.decisions), 8))
+        bar = proximal_step(torch.tensor(alpha), nodes).numpy()
+        assert set(np.unique(bar)) <= {0.0, 1.0}
+        for incoming in nodes:
+            kept = [d for d in incoming if bar[d].any()]
+            # brute force: the pair of incoming edges whose best alpha values sum highest
+            best_pair = max(((i, j) for i in incoming for j in incoming if i < j),
+                            key=lambda ij: alpha[ij[0]].max() + alpha[ij[1]].max())
+            assert sorted(kept) == sorted(best_pair)
+            for d in kept:
+                assert bar[d].sum() == 1 and bar[d].argmax() == alpha[d].argmax()
+    flat = proximal_step(torch.tensor(rng.uniform(0, 1, size=(3, 5))))  # NB201: no node rule
+    assert torch.equal(flat.sum(-1), torch.ones(3))
+
+
+@pytest.fixture(scope="module")
+def nasp_one_step():
+    """A NASP search on the DARTS cell set up by hand, its state before and after one step."""
+    digits = load("digits", n_train=128, seed=0)
+    search = Nasp("darts:steps=2", digits, progress=False, C=4, layers=3, steps=1, batch_size=16,
+                  arch_lr=0.05)
+    search._seed_everything()
+    search.setup()
+    before = {k: v.clone() for k, v in search.supernet.state_dict().items()}
+    alpha_before = torch.stack(list(search.alpha)).detach().clone()
+    search.train_epoch(0)
+    return search, before, alpha_before
+
+
+def test_nasp_weights_of_ops_that_did_not_run_are_untouched(nasp_one_step):
+    search, before, _ = nasp_one_step
+    ran = [e for e in search.events if e["type"] == "sample"][0]["choices"]
+    after = search.supernet.state_dict()
+    changed_ops = unchanged_ops = 0
+    for c, cell in enumerate(search.supernet.cells):
+        for k, edge in enumerate(cell.ops):
+            d = cell.decisions[k]
+            for j, op in enumerate(edge.candidates):
+                names = [f"cells.{c}.ops.{k}.candidates.{j}.{n}" for n, _ in op.named_parameters()]
+                if not names:
+                    continue
+                moved = any(not torch.equal(before[n], after[n]) for n in names)
+                if j == ran[d]:
+                    changed_ops += moved
+                else:
+                    unchanged_ops += 1
+                    assert not moved, f"op {j} of decision {d} did not run but its weights moved"
+    assert changed_ops > 0 and unchanged_ops > 0
+
+
+def test_nasp_alpha_update_uses_the_gradient_at_the_discrete_architecture():
+    """Reference: a plain DARTS supernet (ChoiceEdge, every op) with the same weights, its loss
+    differentiated at alpha_bar = prox(alpha); NASP's arch step must leave exactly that in
+    alpha.grad, which differs from the gradient at softmax(alpha)."""
+    digits = load("digits", n_train=128, seed=0)
+    search = Nasp("nb201-small", digits, progress=False, C=4, layers=3, batch_size=16)
+    search._seed_everything()
+    search.setup()
+    reference = search.space.supernet(**search.net_kwargs())
+    reference.load_state_dict(search.supernet.state_dict())
+    xv, yv = next(search.endless(search.data.valid))
+    alpha = torch.stack(list(search.alpha)).detach()
+    bar = torch.zeros_like(alpha).scatter_(-1, alpha.argmax(-1, keepdim=True), 1.0).requires_grad_()
+    (expected,) = torch.autograd.grad(F.cross_entropy(reference(xv, weights=list(bar)), yv), bar)
+    soft = alpha.softmax(-1).requires_grad_()
+    (at_soft,) = torch.autograd.grad(F.cross_entropy(reference(xv, weights=list(soft)), yv), soft)
+    search.arch_step(xv, yv)
+    got = torch.stack([a.grad for a in search.alpha])
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert not torch.allclose(got, at_soft, atol=1e-3)
+    assert all(0 <= float(a.detach().min()) and float(a.detach().max()) <= 1 for a in search.alpha), \
+        "alpha is clipped to [0, 1]"
+
+
+# -- DARTS- ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("space", ["nb201-small", "darts:steps=2"])
+def test_darts_minus_with_beta_0_is_darts_and_with_beta_1_adds_a_skip(space):
+    space = get_space(space)
+    torch.manual_seed(0)
+    darts = space.supernet(C=4, layers=3, num_classes=3, in_channels=1).double()
+    minus = space.supernet(C=4, layers=3, num_classes=3, in_channels=1, edge=AuxiliarySkipEdge).double()
+    minus.load_state_dict(darts.state_dict(), strict=False)  # the auxiliary skips' own weights aside
+    x = torch.randn(4, 1, 8, 8, dtype=torch.float64)
+    w = [torch.softmax(torch.randn(len(o), dtype=torch.float64), 0) for o in space.options]
+    set_beta(minus, 0.0)
+    assert torch.equal(minus(x, weights=w), darts(x, weights=w))
+    set_beta(minus, 1.0)
+    assert not torch.allclose(minus(x, weights=w), darts(x, weights=w))
+    edge_minus, edge_darts = edge_of(AuxiliarySkipEdge).double(), edge_of(ChoiceEdge).double()
+    edge_minus.load_state_dict(edge_darts.state_dict())
+    h = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    edge_minus.beta = 0.7
+    assert torch.allclose(edge_minus(h, weights=w[0]) - edge_darts(h, weights=w[0]), 0.7 * h)
+
+
+def test_darts_minus_beta_decays_linearly_per_epoch():
+    search = get_method("darts-minus")("nb201-small", load("digits", n_train=128, seed=0),
+                                       epochs=4, progress=False)
+    assert [search.beta(e) for e in range(4)] == pytest.approx([1.0, 0.75, 0.5, 0.25])
+
+
+# -- full runs ------------------------------------------------------------------------------
+def strip_times(events):
+    return [{k: v for k, v in e.items() if k not in ("t", "wall")} for e in events]
+
+
+TINY = dict(epochs=2, C=8, layers=3, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load("digits", n_train=200, seed=0)
+
+
+@pytest.mark.parametrize("method", AFTER_DARTS)
+@pytest.mark.parametrize("space", ["nb201-small", "darts:steps=2"])
+def test_runs_on_both_cells_with_valid_events_and_same_seed_same_events(method, space, digits):
+    kw = dict(progress=False, device="cpu", **TINY, **({"warmup_epochs": 1} if method == "pc-darts" else {}))
+    Method = get_method(method)
+    a = Method(space, digits, seed=0, **kw).run()
+    b = Method(space, digits, seed=0, **kw).run()
+    assert a.status == "completed" and validate(a.events) == []
+    assert strip_times(a.events) == strip_times(b.events)
+    types = {e["type"] for e in a.events}
+    assert {"alpha", "genotype", "step"} <= types
+    if method in ("gdas", "nasp"):
+        samples = [e for e in a.events if e["type"] == "sample"]
+        assert len(samples) == a.steps, "one sample event per weight step (the path that ran)"
+    assert a.best is not None and get_space(space).decode(a.best)
+
+
+@pytest.mark.parametrize("method", AFTER_DARTS)
+def test_resume_after_an_interrupt_gives_the_uninterrupted_run(method, digits, tmp_path):
+    kw = dict(progress=False, device="cpu", **TINY, **({"warmup_epochs": 1} if method == "pc-darts" else {}))
+    Method = get_method(method)
+    full = Method("nb201-small", digits, out=tmp_path / "full", **kw).run()
+    stop_at = full.steps - 2
+
+    def stop(event):
+        if event["type"] == "step" and event["step"] == stop_at:
+            raise KeyboardInterrupt
+
+    cut = Method("nb201-small", digits, out=tmp_path / "cut", callbacks=[stop], **kw).run()
+    assert cut.status == "interrupted"
+    resumed = Method("nb201-small", digits, out=tmp_path / "cut", resume=True, **kw).run()
+    assert resumed.status == "completed"
+    assert strip_times(read_events(tmp_path / "cut" / "events.jsonl")) == strip_times(full.events)
+
+
+# -- the memory measure of the benchmark and the notebook -------------------------------------
+def test_saved_activations_counts_each_saved_storage_once_while_alive():
+    from nasbench.evaluate.memory import SavedActivations
+    a = torch.randn(1000, requires_grad=True)  # float32: 4000 bytes
+    with SavedActivations() as memory:
+        b = a * a          # saves a twice: one storage
+        c = b.exp()        # saves its output: another 4000 bytes
+        assert memory.bytes == 8000
+        c.sum().backward()
+        del b, c
+    assert memory.peak == 8000 and memory.bytes == 0
+    with memory:
+        for _ in range(3):  # graphs dropped without a backward are released too
+            d = a.exp().sum()
+            del d
+    assert memory.bytes == 0
