@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from nasbench.ops import FactorizedReduce, Identity
+from nasbench.ops import FactorizedReduce
 from nasbench.supernet.choice import ChoiceEdge
 
 
@@ -109,7 +109,7 @@ class AuxiliarySkipEdge(ChoiceEdge):
 
     def __init__(self, names: Sequence[str], build: Callable[..., nn.Module], C: int):
         super().__init__(names, build)
-        self.skip = FactorizedReduce(C, C, affine=False) if self._reduces(C) else Identity()
+        self.skip = FactorizedReduce(C, C, affine=False) if self._reduces(C) else nn.Identity()
 
     def _reduces(self, C: int) -> bool:
         """Whether the edge halves the resolution (its first op, run once in eval mode, shows it)."""
