@@ -51,7 +51,9 @@ def cmd_show(args) -> int:
                                     in_channels=sizes["input_shape"][0], timing_warmup=args.warmup,
                                     timing_repeats=args.repeats))
         if not path.exists():
-            raise _fail(f"no latency table of {args.space} for these settings on this machine; "
+            import torch
+            raise _fail(f"no latency table of {args.space} for these settings ({torch.get_num_threads()} "
+                        f"thread(s), C={args.C}, {args.dataset}) on this machine; "
                         f"measure it with: nasbench latency build {args.space}")
         table = LatencyTable.load(path)
     print(table.describe())

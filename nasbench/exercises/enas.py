@@ -19,7 +19,7 @@ def check_reinforce_loss(loss_fn) -> None:
     log_prob = torch.tensor(-1.2, requires_grad=True)
     loss = loss_fn(log_prob, 0.8, 0.5)
     assert torch.is_tensor(loss) and loss.dim() == 0, "return a scalar tensor (it is backpropagated)"
-    assert abs(float(loss) - 0.36) < 1e-6, (f"log pi = -1.2, R = 0.8, b = 0.5 gives {float(loss):.4f}; "
+    assert abs(float(loss.detach()) - 0.36) < 1e-6, (f"log pi = -1.2, R = 0.8, b = 0.5 gives {float(loss.detach()):.4f}; "
                                             "expected -log pi * (R - b) = 0.36")
     (grad,) = torch.autograd.grad(loss, log_prob)
     assert abs(float(grad) + 0.3) < 1e-6, "d loss / d log pi should be -(R - b): minimising the loss " \
