@@ -220,9 +220,10 @@ def run_methods(methods: Sequence[str], space: str, out: str | os.PathLike, *, s
                 steps: int | None = None, dataset: str = "digits-bench", settings: dict | None = None,
                 progress: bool = True) -> list[RunRow]:
     """Run every method on the same space, data and budget (`steps` weight steps, CPU preset),
-    one `nasbench run` process each, so that each run's peak resident memory is its own
-    (`os.wait4`, less that of a process that only imports torch); return their rows. `settings` maps a method to extra `--set` values. A run
-    that fails or is refused keeps its row (status `failed`, or `refused` with the error)."""
+    one `nasbench run` process each, so that each run's peak resident memory is its own (less
+    that of a process that only imports torch; Linux only); return their rows. `settings` maps a
+    method to extra `--set` values. A run that fails or is refused keeps its row (status
+    `failed`, or `refused` with the error)."""
     import subprocess
     import sys
 
@@ -230,11 +231,11 @@ def run_methods(methods: Sequence[str], space: str, out: str | os.PathLike, *, s
 
     out = Path(out)
     rows = []
-    baseline = _peak_rss_mb([sys.executable, "-c", "import torch, nasbench.methods.base"])
+    baseline = _peak_rss_mb()
     jobs = [(m, s) for m in methods for s in seeds]
     for method, seed in tqdm(jobs, desc=f"{len(methods)} methods x {len(seeds)} seeds", disable=not progress):
         run_dir = out / f"{method}-seed{seed}"
-        cmd = [sys.executable, "-m", "nasbench.cli", "run", method, "--space", space, "--dataset", dataset,
+        cmd = [sys.executable, "-c", _MEASURED_RUN, "run", method, "--space", space, "--dataset", dataset,
                "--seed", str(seed), "--out", str(run_dir), "--force", "--quiet"]
         if steps is not None:
             cmd += ["--steps", str(steps)]
@@ -242,23 +243,45 @@ def run_methods(methods: Sequence[str], space: str, out: str | os.PathLike, *, s
             cmd += ["--set", f"{key}={value}"]
         run_dir.mkdir(parents=True, exist_ok=True)
         with open(run_dir / "stderr.txt", "w+") as err:
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-            _, _, usage = os.wait4(proc.pid, 0)       # the child's own peak memory
-            proc.returncode = 0
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=err)
             err.seek(0)
-            stderr = err.read()
+            lines = err.read().strip().splitlines()
+        peak = [float(l.split()[1]) for l in lines if l.startswith("PEAK_MB ")]
+        stderr = "\n".join(l for l in lines if not l.startswith("PEAK_MB "))
         if not (run_dir / "events.jsonl").exists():
             rows.append(RunRow(str(run_dir), "refused", method=method, space=space, seed=seed,
                                error=(stderr.strip().splitlines() or ["no output"])[-1]))
             continue
         row = load_run(run_dir)
-        # above what an idle process with torch loaded holds (Linux reports kilobytes)
-        row.peak_memory_mb = usage.ru_maxrss / 1024 - baseline
+        # above what an idle process with torch loaded holds
+        row.peak_memory_mb = peak[0] - baseline if peak and baseline is not None else None
         rows.append(row)
     return rows
 
 
-def _peak_rss_mb(cmd: list[str]) -> float:
+# `nasbench run ...`, then its own peak resident memory (Linux's VmHWM, which a new program starts
+# afresh, unlike getrusage's maximum, which a child forked from a big process inherits)
+_MEASURED_RUN = """
+import sys
+from nasbench.cli import main
+rc = main(sys.argv[1:])
+try:
+    hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    print("PEAK_MB", int(hwm.split()[1]) / 1024, file=sys.stderr)
+except OSError:
+    pass
+sys.exit(rc)
+"""
+
+
+def _peak_rss_mb() -> float | None:
+    """The peak resident memory of a process that has only imported torch and the methods."""
     import subprocess
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return os.wait4(proc.pid, 0)[2].ru_maxrss / 1024
+    import sys
+    code = ("import torch, nasbench.methods.base\n"
+            "print(next(l for l in open('/proc/self/status') if l.startswith('VmHWM:')).split()[1])")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        return int(out.split()[-1]) / 1024
+    except (subprocess.CalledProcessError, ValueError, IndexError):
+        return None

@@ -123,7 +123,7 @@ def test_cli_show_and_verify(tmp_path, capsys):
     from nasbench.cli import main
     assert main(["bench", "show", "chain-small", "--top", "3"]) == 0
     out = capsys.readouterr().out
-    assert "spread" in out and "noise" in out and len(out.strip().splitlines()) == 5
+    assert "spread" in out and "noise" in out and "ceiling" in out and len(out.strip().splitlines()) == 6
     build_table("nb201-small", seeds=(0, 1), setting=TINY, workers=1, limit=4, out=tmp_path / "t.json")
     assert main(["bench", "verify", "--table", str(tmp_path / "t.json"), "-n", "2"]) == 0
     assert "within" in capsys.readouterr().out

@@ -128,6 +128,19 @@ class LatencyTable:
 
 
 # -- measuring ------------------------------------------------------------------------------
+def _leaves_rng_alone(fn):
+    """Timing builds networks and draws random inputs; a search that measures its table (first
+    run) must go on with the same random state as one that loads it from the cache (a later run),
+    or the same seed would not give the same events."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with torch.random.fork_rng(devices=[]):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -151,6 +164,7 @@ def _time_once(model: nn.Module, x: torch.Tensor, device: torch.device) -> float
     return time.perf_counter() - t0
 
 
+@_leaves_rng_alone
 def measure_model(model: nn.Module, input_shape: Sequence[int], *, warmup: int = 10,
                   repeats: int = 50, device: str | torch.device | None = None) -> tuple[float, float]:
     """Median latency (ms) and its inter-quartile range of `model` (eval mode, no autograd) on
@@ -197,6 +211,7 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine()
 
 
+@_leaves_rng_alone
 def measure_latency_table(space: str | Space, *, device: str = "cpu", batch_size: int = 1,
                           input_shape: Sequence[int] = (3, 32, 32), warmup: int = 10,
                           repeats: int = 30, progress: bool = True, **net_kwargs) -> LatencyTable:
@@ -325,6 +340,7 @@ def latency_table(space: str | Space, *, cache_dir: str | os.PathLike | None = N
     return table
 
 
+@_leaves_rng_alone
 def sampled_fit(table: LatencyTable, space: str | Space, n: int = 20, *, seed: int = 0,
                 warmup: int = 10, repeats: int = 30, progress: bool = False) -> dict:
     """Predicted (LUT sum) against measured latency of `n` random whole networks of `space`,
