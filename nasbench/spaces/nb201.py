@@ -101,9 +101,9 @@ class Cell(nn.Module):
         super().__init__()
         self.space, self.choices = space, choices
         if choices is None:
-            self.edges = nn.ModuleList(
-                ChoiceEdge(opts, lambda op: build_op(op, C, 1, affine)) if edge is None
-                else edge(opts, lambda op, c=C: build_op(op, c, 1, affine), C) for opts in space.options)
+            build = lambda op, c=C: build_op(op, c, 1, affine)  # noqa: E731 (one builder for every edge kind)
+            self.edges = nn.ModuleList(ChoiceEdge(opts, build) if edge is None else edge(opts, build, C)
+                                       for opts in space.options)
         else:
             self.edges = nn.ModuleList(
                 build_op(opts[c], C, 1, affine) for opts, c in zip(space.options, choices))
