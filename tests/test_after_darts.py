@@ -344,3 +344,18 @@ def test_saved_activations_counts_each_saved_storage_once_while_alive():
             d = a.exp().sum()
             del d
     assert memory.bytes == 0
+
+
+def test_snas_resource_constraint_moves_alpha_away_from_the_largest_op(digits):
+    """eta * sum Z . R with R = each op's parameters: with a strong eta the largest op
+    (nor_conv_3x3) ends as the least likely op of every edge, and less likely than in the same
+    run without the constraint (Adam bounds how far alpha moves in 12 steps)."""
+    space = get_space("nb201-small")
+    conv3 = space.options[0].index("nor_conv_3x3")
+    probs = {}
+    for eta in (0.0, 10.0):
+        search = get_method("snas")(space, digits, progress=False, resource_lambda=eta, **TINY)
+        search.run()
+        probs[eta] = torch.stack(search.probs())  # (edges, ops)
+    assert (probs[10.0].argmin(-1) == conv3).all()
+    assert float(probs[10.0][:, conv3].mean()) < float(probs[0.0][:, conv3].mean()) - 0.03

@@ -118,9 +118,9 @@ class Cell(nn.Module):
         super().__init__()
         self.space, self.choices = space, choices
         if choices is None:
-            self.edges = nn.ModuleList(
-                ChoiceEdge(opts, lambda op: nb201_op(op, C, affine)) if edge is None
-                else edge(opts, lambda op, c=C: nb201_op(op, c, affine), C) for opts in space.options)
+            build = lambda op, c=C: nb201_op(op, c, affine)  # noqa: E731 (one builder for every edge kind)
+            self.edges = nn.ModuleList(ChoiceEdge(opts, build) if edge is None else edge(opts, build, C)
+                                       for opts in space.options)
         else:
             self.edges = nn.ModuleList(
                 nb201_op(opts[c], C, affine) for opts, c in zip(space.options, choices))
