@@ -101,6 +101,7 @@ class SamplingFairness(EventView):
         view = cls(runs=list(sources), **kwargs)
         for label, source in sources.items():
             replay(source, view.feed(label))
+        view.finish()
         return view
 
     # -- the view --------------------------------------------------------------------------------
