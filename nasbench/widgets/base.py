@@ -72,6 +72,7 @@ class EventView:
     state) and `render()` (copy state into `self.fig`)."""
 
     min_interval: float = 0.25        # seconds between redraws: at most 4 a second
+    budget: float = 0.04              # and redraws take at most this share of the time
 
     def __init__(self, *, live: bool | None = None, min_interval: float | None = None,
                  clock: Callable[[], float] = time.monotonic):
@@ -87,6 +88,7 @@ class EventView:
         self._shown: str | None = None    # what the notebook output holds: "live" or "static"
         self._dirty = False
         self._last_render = -float("inf")
+        self._interval = self.min_interval  # grows when a redraw is slow (see `budget`)
         self.fig = self.build()
 
     # -- what a view writes ------------------------------------------------------------------
@@ -118,7 +120,7 @@ class EventView:
             self._dirty = True
         if event.get("type") == "run_end":
             self.finish()
-        elif self._dirty and self.clock() - self._last_render >= self.min_interval:
+        elif self._dirty and self.clock() - self._last_render >= self._interval:
             self._redraw()
 
     def finish(self) -> None:
@@ -134,15 +136,18 @@ class EventView:
             self._redraw()
 
     def _redraw(self) -> None:
+        began = self.clock()
         with self.fig.batch_update():
             self.render()
-        self.renders += 1
-        self._dirty = False
-        self._last_render = self.clock()
         if self._widget is not None:
             self._widget.push(self.fig)
             if self._shown == "static" and not self.finished:
                 self._show()   # a new run into a finished view: live again
+        self.renders += 1
+        self._dirty = False
+        self._last_render = self.clock()
+        # a slow redraw (a big figure) waits longer, so redraws stay within `budget` of the time
+        self._interval = max(self.min_interval, (self._last_render - began) / self.budget)
 
     # -- in a notebook -----------------------------------------------------------------------
     @property

@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import anywidget
+import numpy as np
 import plotly
 import plotly.graph_objects as go
 import traitlets
@@ -74,8 +75,20 @@ def diff(old: dict, new: dict) -> dict | None:
     return out
 
 
+def _same(a, b) -> bool:
+    """Equality that also holds for the numpy arrays plotly leaves in (empty ones, ...)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype \
+            and np.array_equal(a, b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
 def _keys(old: dict, new: dict) -> dict:
-    changed = {k: v for k, v in new.items() if k not in old or old[k] != v}
+    changed = {k: v for k, v in new.items() if k not in old or not _same(old[k], v)}
     changed.update({k: None for k in old if k not in new})
     return changed
 

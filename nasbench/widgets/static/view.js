@@ -82,6 +82,8 @@ export default {
     plot.dataset.key = s.key;
     el.appendChild(plot);
     const Plotly = await loadPlotly(model);
+    const picked = new Map();  // a dropdown the reader used: menu -> button (kept across redraws)
+    let listening = false;
     let pending = false;
     let drawing = Promise.resolve();
     const redraw = () => {
@@ -91,8 +93,19 @@ export default {
         pending = false;
         const fig = structuredClone(s.fig);  // plotly writes into what it is given
         const updates = s.updates;
+        for (const [m, b] of picked) {
+          if (fig.layout.updatemenus && fig.layout.updatemenus[m]) fig.layout.updatemenus[m].active = b;
+        }
         drawing = drawing.then(() => Plotly.react(plot, fig.data, fig.layout,
-          { responsive: true, displaylogo: false })).then(() => {
+          { responsive: true, displaylogo: false })).then(async () => {
+          if (!listening) {
+            listening = true;
+            plot.on("plotly_buttonclicked", (e) => picked.set(e.menu._index, e.active));
+          }
+          for (const [m, b] of picked) {   // redo the reader's choice on the new data
+            const button = ((fig.layout.updatemenus || [])[m] || { buttons: [] }).buttons[b];
+            if (button) await Plotly[button.method](plot, ...button.args);
+          }
           plot.dataset.updates = String(updates);
           (globalThis.__nasbenchLog = globalThis.__nasbenchLog || []).push(
             { key: s.key, updates, points: points(fig.data), t: Date.now() });
