@@ -2,9 +2,10 @@
 from nasbench.widgets.alpha import AlphaEvolution
 from nasbench.widgets.base import EventView, op_color
 from nasbench.widgets.board import TrainingBoard
+from nasbench.widgets.dashboard import Dashboard
 from nasbench.widgets.evolution import EvolutionPanel
 from nasbench.widgets.fairness import SamplingFairness
 from nasbench.widgets.graph import SupernetGraph
 from nasbench.widgets.ranking import KLRanking
 
-__all__ = ["EventView", "op_color", "TrainingBoard", "KLRanking", "SamplingFairness", "EvolutionPanel", "SupernetGraph", "AlphaEvolution"]
+__all__ = ["EventView", "op_color", "Dashboard", "TrainingBoard", "KLRanking", "SamplingFairness", "EvolutionPanel", "SupernetGraph", "AlphaEvolution"]
