@@ -3,7 +3,8 @@
 import os
 
 here = os.path.dirname(os.path.abspath(__file__))
-# overrides.json in this folder: no "get Jupyter news?" prompt, no update check.
+# lab-settings/overrides.json: no "get Jupyter news?" prompt, no update check; every cell drawn
+# (no windowing), so a reopened notebook shows all its figures at once.
 c.LabApp.app_settings_dir = os.path.join(here, "lab-settings")
 # What JupyterLab writes while it runs (open tabs, settings the student changes) stays out of git.
 c.LabApp.workspaces_dir = os.path.join(here, "state", "workspaces")

@@ -107,8 +107,9 @@ class NotebookRun:
 
 
 def run_notebook(browser, base: str, token: str, path: str, timeout: float = 600,
-                 shots: Path | None = None, viewport=(1400, 1000)) -> NotebookRun:
-    """Open `path` (relative to the lab's root), Run All, wait until every cell ran."""
+                 shots: Path | None = None, viewport=(1400, 1000), save: bool = False) -> NotebookRun:
+    """Open `path` (relative to the lab's root), Run All, wait until every cell ran (then save
+    it if asked)."""
     run = NotebookRun(path)
     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     cdp = page.context.new_cdp_session(page)
@@ -169,6 +170,9 @@ def run_notebook(browser, base: str, token: str, path: str, timeout: float = 600
         cdp.send("HeapProfiler.collectGarbage")
         run.heap_end = heap()
         run.plots = page.evaluate(PLOTS_JS)
+        if save:
+            page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+            time.sleep(1.0)
         run.live_log = page.evaluate("() => globalThis.__nasbenchLog || []")
         if shots is not None:
             shots.mkdir(parents=True, exist_ok=True)
@@ -181,6 +185,39 @@ def run_notebook(browser, base: str, token: str, path: str, timeout: float = 600
     finally:
         page.close()
     return run
+
+
+def open_page(browser, base: str, token: str, path: str, viewport=(1400, 1000)):
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    workspace = "w" + str(abs(hash((path, time.time()))))
+    page.goto(f"{base}/lab/workspaces/{workspace}/tree/{path}?reset&token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", state="attached", timeout=120_000)
+    return page
+
+
+def reopen(browser, base: str, token: str, path: str) -> list:
+    """The figures a saved notebook shows when opened again on a fresh page (no widget state):
+    JupyterLab's plotly extension draws each static figure once it is scrolled into view."""
+    page = open_page(browser, base, token, path)
+    try:
+        time.sleep(2.0)
+        shown = []
+        for out in page.query_selector_all(".jp-Notebook .jp-RenderedPlotly"):
+            out.scroll_into_view_if_needed()
+            for _ in range(40):   # the saved snapshot (a PNG the extension stored) or a live draw
+                img = out.query_selector("img.plot-img")
+                if img and img.evaluate("i => i.complete && i.naturalWidth > 0"):
+                    shown.append({"kind": "png", "width": img.evaluate("i => i.naturalWidth")})
+                    break
+                if out.query_selector(".js-plotly-plot .main-svg"):
+                    shown.append({"kind": "plot", "width": out.evaluate("e => e.clientWidth")})
+                    break
+                time.sleep(0.25)
+            else:
+                shown.append({"kind": None, "width": 0})
+        return shown
+    finally:
+        page.close()
 
 
 def report_line(run: NotebookRun) -> str:

@@ -49,7 +49,8 @@ function patch(target, keys) {
 function state(model) {
   const key = model.get("_key");
   if (!FIGURES.has(key)) {
-    FIGURES.set(key, { key, fig: JSON.parse(model.get("_figure")), redraws: new Set(), updates: 0 });
+    const fig = JSON.parse(model.get("_figure"));
+    FIGURES.set(key, { key, fig, initial: points(fig.data), redraws: new Set(), updates: 0 });
   }
   return FIGURES.get(key);
 }
@@ -108,7 +109,7 @@ export default {
           }
           plot.dataset.updates = String(updates);
           (globalThis.__nasbenchLog = globalThis.__nasbenchLog || []).push(
-            { key: s.key, updates, points: points(fig.data), t: Date.now() });
+            { key: s.key, updates, points: points(fig.data), initial: s.initial, t: Date.now() });
         });
       });
     };
