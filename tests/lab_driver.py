@@ -204,12 +204,12 @@ def reopen(browser, base: str, token: str, path: str) -> list:
         shown = []
         for out in page.query_selector_all(".jp-Notebook .jp-RenderedPlotly"):
             out.scroll_into_view_if_needed()
-            for _ in range(40):   # the saved snapshot (a PNG the extension stored) or a live draw
+            for _ in range(240):  # the saved snapshot (a PNG the extension stored) or a live draw
                 img = out.query_selector("img.plot-img")
                 if img and img.evaluate("i => i.complete && i.naturalWidth > 0"):
                     shown.append({"kind": "png", "width": img.evaluate("i => i.naturalWidth")})
                     break
-                if out.query_selector(".js-plotly-plot .main-svg"):
+                if out.evaluate("e => !!e.querySelector('.main-svg')"):
                     shown.append({"kind": "plot", "width": out.evaluate("e => e.clientWidth")})
                     break
                 time.sleep(0.25)
