@@ -334,7 +334,7 @@ class SupernetGraph(EventView):
         for i, d in self.arrows:   # arrowheads in the edge's colour, as wide as it (a little less)
             if d is not None:
                 arrows[f"annotations[{i}].arrowcolor"] = styles[d]["color"] if styles[d]["solid"] else GREY
-                arrows[f"annotations[{i}].arrowwidth"] = round(max(1.5, 0.6 * styles[d]["width"]), 1)
+                arrows[f"annotations[{i}].arrowwidth"] = round(min(3.0, max(1.5, 0.35 * styles[d]["width"])), 1)
         self.fig.plotly_update(
             restyle_data={"line": lines, "opacity": opacity, "marker": markers, "hovertext": hover},
             relayout_data={"title": {"text": title}, **arrows}, trace_indexes=traces)
