@@ -279,7 +279,7 @@ class SupernetGraph(EventView):
             target_kind = next((n.get("kind") for n in nodes if n["id"] == e["target"]), None)
             self.arrows.append((len(titles), e.get("decision")))
             titles.append(dict(x=pts[-1][0], y=pts[-1][1], ax=pts[-3][0], ay=pts[-3][1], xref="x", yref="y",
-                               axref="x", ayref="y", text="", showarrow=True, arrowhead=2, arrowsize=1.0,
+                               axref="x", ayref="y", text="", showarrow=True, arrowhead=2, arrowsize=0.9,
                                arrowwidth=1.5, arrowcolor=GREY if e.get("decision") is None else DARK,
                                standoff=17 if target_kind in ("input", "output") else 14))
         for cell in dict.fromkeys(n.get("cell") for n in nodes if n.get("cell")):
@@ -334,7 +334,7 @@ class SupernetGraph(EventView):
         for i, d in self.arrows:   # arrowheads in the edge's colour, as wide as it (a little less)
             if d is not None:
                 arrows[f"annotations[{i}].arrowcolor"] = styles[d]["color"] if styles[d]["solid"] else GREY
-                arrows[f"annotations[{i}].arrowwidth"] = round(min(3.0, max(1.5, 0.35 * styles[d]["width"])), 1)
+                arrows[f"annotations[{i}].arrowwidth"] = round(min(4.5, max(1.5, 0.45 * styles[d]["width"])), 1)
         self.fig.plotly_update(
             restyle_data={"line": lines, "opacity": opacity, "marker": markers, "hovertext": hover},
             relayout_data={"title": {"text": title}, **arrows}, trace_indexes=traces)
