@@ -143,7 +143,7 @@ def test_a_finished_view_leaves_the_replayed_figure_in_the_notebook():
     assert WIDGET_MIME in view._bundle()
     view(events[-1])
     bundle = view._bundle()                     # run_end: a static figure
-    assert WIDGET_MIME not in bundle and "text/html" in bundle
+    assert WIDGET_MIME not in bundle and PLOTLY_MIME in bundle
     replayed = AlphaEvolution.from_events(events)
     want = over_json(figure_dict(replayed.fig))
     got = bundle[PLOTLY_MIME]
@@ -166,4 +166,4 @@ def test_static_bundles_of_the_darts_views_are_small():
     events = darts_stream(200)
     sizes = {cls.__name__: len(json.dumps(live.static_bundle(cls.from_events(events).fig)))
              for cls in (AlphaEvolution, SupernetGraph, TrainingBoard)}
-    assert max(sizes.values()) < 400_000, sizes
+    assert max(sizes.values()) < 250_000, sizes

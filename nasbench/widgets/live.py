@@ -8,8 +8,8 @@ the saved notebook.
   the figure once when first shown, then only diffs: the top-level keys of the traces and of the
   layout that changed since the last redraw (`diff`).
 - `static_bundle(fig)`: what a finished view leaves in the notebook: plotly's own MIME type
-  (JupyterLab's plotly extension and VS Code draw it without a kernel, offline) and an HTML
-  fallback for nbviewer (which loads plotly.js from the CDN, being online anyway).
+  (JupyterLab's plotly extension and VS Code draw it without a kernel, offline; JupyterLab adds a
+  PNG snapshot to the output, which nbviewer and GitHub show).
 """
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ import plotly.graph_objects as go
 import traitlets
 from ipywidgets import widget_serialization
 from plotly.io.json import to_json_plotly
-from plotly.offline import get_plotlyjs_version
 
 STATIC = Path(__file__).parent / "static"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -120,22 +119,13 @@ class LiveFigure(anywidget.AnyWidget):
 
 
 def static_bundle(fig: go.Figure, text: str = "") -> dict:
-    """A finished figure as the notebook keeps it: plotly's MIME type, an HTML fallback, text."""
+    """A finished figure as the notebook keeps it: plotly's MIME type (JupyterLab's plotly
+    extension and VS Code draw it without a kernel; JupyterLab also stores a PNG snapshot next to
+    it, which nbviewer and GitHub show) and a line of text. No HTML copy of the figure: it would
+    double the saved notebook."""
     data = figure_dict(fig)
-    data["layout"].pop("template", None)  # plotly.js' defaults are close; saves ~10 KB a figure
     data["layout"]["template"] = _template()
-    payload = to_json_plotly(data)
-    div = "nasbench-" + uuid.uuid4().hex[:12]
-    height = int(data["layout"].get("height") or 450)
-    version = get_plotlyjs_version()
-    page = (f'<div id="{div}" style="width:100%;height:{height}px"></div><script>(function(){{'
-            f'var f={payload},d=document.getElementById("{div}"),u="https://cdn.plot.ly/plotly-{version}.min";'
-            'function draw(P){P.newPlot(d,f.data,f.layout,{responsive:true});}'
-            'if(window.Plotly){draw(window.Plotly);}'
-            'else if(typeof require==="function"&&require.config){require.config({paths:{plotly:u}});require(["plotly"],draw);}'
-            'else{var s=document.createElement("script");s.src=u+".js";s.onload=function(){draw(window.Plotly)};'
-            'document.head.appendChild(s);}})();</script>')
-    return {PLOTLY_MIME: json.loads(payload), "text/html": page, "text/plain": text or "<figure>"}
+    return {PLOTLY_MIME: json.loads(to_json_plotly(data)), "text/plain": text or "<figure>"}
 
 
 @lru_cache(maxsize=1)
