@@ -169,29 +169,39 @@ def test_alpha_view_keeps_the_table_entropy_and_parameter_free_counts():
     np.testing.assert_allclose(view.fig.data[view.heatmap].z, table)
 
 
-def test_alpha_bands_stack_each_decisions_probabilities():
+def test_alpha_leading_op_and_the_picker_follow_the_probabilities():
     events, probs = alpha_stream(DARTS, 12)
     view = AlphaEvolution.from_events(events)
-    bands = view.bands()
-    n, T = len(DARTS.decisions), 12
-    for k, op in enumerate(DARTS.options[0]):
-        x, y = bands[op]
-        polys = np.split(y, np.flatnonzero(np.isnan(y)) + 1)
-        assert len([p for p in polys if len(p)]) == n
-        for d in (0, 5, 27):
-            poly = polys[d]
-            top, bottom = poly[:T], poly[T:2 * T][::-1]
-            thickness = (top - bottom) / 0.9
-            np.testing.assert_allclose(thickness, [p[d][k] for p in probs], atol=1e-9)
-            assert bottom.min() >= n - 1 - d - 1e-9 and top.max() <= n - 1 - d + 0.9 + 1e-9
+    index, prob = view.leading()
+    assert index.shape == prob.shape == (28, 12)
+    for d in (0, 5, 27):
+        for t in (0, 6, 11):
+            k = int(np.argmax(probs[t][d]))
+            assert view.ops[index[d, t]] == DARTS.options[d][k] and prob[d, t] == pytest.approx(probs[t][d][k])
+    free = [sum(p for o, p in zip(DARTS.options[d], probs[-1][d]) if o in ("skip_connect", "avg_pool_3x3",
+                                                                          "max_pool_3x3"))
+            for d in range(28)]
+    assert view.collapsing() == int(np.argmax(free))
+    # shown: the most parameter-free decision's areas, stacked to 1
+    ys = np.array([view.fig.data[i].y for i in view.area_traces])
+    np.testing.assert_allclose(ys.sum(0), 1.0, atol=1e-5)
+    np.testing.assert_allclose(ys[:, -1], probs[-1][view.collapsing()], atol=1e-6)
+    # the final figure's picker: a button per decision carrying its areas (2 digits)
+    buttons = view.fig.layout.updatemenus[0].buttons
+    assert [b.label for b in buttons] == DARTS.decisions
+    for d in (0, 13, 27):
+        y = np.array(buttons[d].args[0]["y"])
+        np.testing.assert_allclose(y[:, -1], probs[-1][d], atol=0.006)
+        assert buttons[d].args[0]["name"] == DARTS.options[d]
 
 
 def test_alpha_history_is_averaged_down_for_the_browser():
     events, _ = alpha_stream(get_space("nb201-small"), 3 * MAX_POINTS + 7)
     view = AlphaEvolution.from_events(events)
-    x, _ = view.bands()["none"]
+    steps, history = view.series()
     assert len(view.steps) == 3 * MAX_POINTS + 7
-    assert (len(x) - 3) / 3 / 2 <= MAX_POINTS  # 3 bands, each a polygon of 2 sides
+    assert len(steps) <= MAX_POINTS and len(history) == len(steps)
+    assert len(view.fig.data[view.area_traces[0]].x) <= MAX_POINTS
 
 
 # -- both: throttle, replay, export ----------------------------------------------------------
@@ -199,11 +209,9 @@ def test_alpha_history_is_averaged_down_for_the_browser():
 def test_throttle_lets_a_few_redraws_a_second_through_whatever_the_rate(cls):
     events, _ = alpha_stream(DARTS, 400)
     clock = FakeClock()
-    view = cls(live=True, clock=clock)  # a FigureWidget: count the messages it would send
+    view = cls(live=True, clock=clock)  # shown live: count the messages its widget sends
     sent = []
-    view.fig._send_update_msg = lambda *a, **k: sent.append("update")
-    view.fig._send_restyle_msg = lambda *a, **k: sent.append("restyle")
-    view.fig._send_relayout_msg = lambda *a, **k: sent.append("relayout")
+    view.widget.send = lambda *a, **k: sent.append("diff")
     view(events[0])  # run_start draws the skeleton (once per run)
     sent.clear()
     for e in events[1:]:
@@ -212,8 +220,7 @@ def test_throttle_lets_a_few_redraws_a_second_through_whatever_the_rate(cls):
     seconds = clock.now
     assert view.renders <= seconds / view.min_interval + 2   # + the first and the run_end flush
     assert view.renders >= 2
-    per_render = {SupernetGraph: 1, AlphaEvolution: 2}[cls]
-    assert len(sent) <= per_render * view.renders
+    assert len(sent) <= view.renders    # one diff per redraw at most
     assert view.events_seen == len(events)
 
 

@@ -4,25 +4,40 @@ A view is a callable that takes events, so the same object works as a callback o
 (`Search(..., callbacks=[view])`), on a recorded log (`View.from_events("runs/x/events.jsonl")`),
 and on a synthetic stream in a unit test. It never reaches into a model.
 
-Each event updates the view's Python-side state at once (`handle`); the figure is redrawn
-(`render`) at most once per `min_interval` seconds whatever the step rate, and once more at
-`run_end` / `flush()`, so a fast search does not flood the browser with messages. `renders`
-counts the redraws that were sent.
+The contract a view subclass writes (and all it may rely on):
 
-Live in a notebook the figure is a Plotly `FigureWidget` (one per view, updated in place inside
-`batch_update`, so each redraw is one message); headless it is a plain `go.Figure`, which is also
-what the static HTML report is made of.
+- `build() -> go.Figure`: make the empty figure once, via `self.new_figure(figure, **layout)`;
+- `handle(event) -> bool`: update Python-side state from one event, True when something visible
+  changed (it may restyle `self.fig` too, e.g. lay out a graph at `run_start`);
+- `render()`: copy the state into `self.fig` (a plain `plotly.graph_objects.Figure`: assign
+  traces, `update_layout`, `plotly_update` / `plotly_restyle`, `batch_update` all work).
+
+What the base does with it: each event goes to `handle` at once; the figure is redrawn
+(`_redraw`: `render` inside `fig.batch_update()`) at most once per `min_interval` seconds
+whatever the step rate, and once more at `run_end` / `flush()`. `renders` counts the redraws.
+`from_events(log)` replays a recorded run; `to_html()` is the figure for `nasbench report`.
+Give a view a decent `layout.height`, never a fixed `width` (figures take the notebook's width).
+
+Shown in a notebook (`display(view)`, or `view` last in a cell), a live view is one small
+anywidget (`live.LiveFigure`) that gets the figure once and then only the diff of each redraw;
+plotly.js itself reaches the page once per kernel however many views there are (`live.py`).
+When the run ends the output becomes a static figure (plotly's MIME type + an HTML fallback),
+so a saved notebook reopened without a kernel (JupyterLab, VS Code, nbviewer) shows each view's
+final state, the same figure `from_events` gives. `view.widget` is the live widget itself, for
+ipywidgets layouts (those are not kept on reopen; prefer `display(a, b)` or `Dashboard`).
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import time
+import uuid
 from typing import Callable, Iterable
 
 import plotly.graph_objects as go
 
 from nasbench.events import Event, replay
+from nasbench.widgets import live as _live
 
 # One colour per op, shared by every view (the graph's edges, the alpha curves, the heatmaps).
 OP_COLORS = {
@@ -57,6 +72,7 @@ class EventView:
     state) and `render()` (copy state into `self.fig`)."""
 
     min_interval: float = 0.25        # seconds between redraws: at most 4 a second
+    budget: float = 0.04              # and redraws take at most this share of the time
 
     def __init__(self, *, live: bool | None = None, min_interval: float | None = None,
                  clock: Callable[[], float] = time.monotonic):
@@ -66,8 +82,13 @@ class EventView:
         self.clock = clock
         self.renders = 0
         self.events_seen = 0
+        self.finished = False             # a run_end came (and no run_start since)
+        self._widget: _live.LiveFigure | None = None
+        self._display_id: str | None = None
+        self._shown: str | None = None    # what the notebook output holds: "live" or "static"
         self._dirty = False
         self._last_render = -float("inf")
+        self._interval = self.min_interval  # grows when a redraw is slow (see `budget`)
         self.fig = self.build()
 
     # -- what a view writes ------------------------------------------------------------------
@@ -83,20 +104,31 @@ class EventView:
 
     # -- the machinery -----------------------------------------------------------------------
     def new_figure(self, figure: go.Figure | None = None, **layout) -> go.Figure:
-        """A FigureWidget when live, else a Figure (from `figure` if given)."""
+        """The view's figure (from `figure` if given): a plain `go.Figure`, live or not; the
+        browser side follows it by diffs (see the module docstring)."""
+        figure = go.Figure(figure) if isinstance(figure, go.FigureWidget) else figure
         figure = figure if figure is not None else go.Figure()
         if layout:
             figure.update_layout(**layout)
-        return go.FigureWidget(figure) if self.live else figure
+        return figure
 
     def __call__(self, event: Event) -> None:
         self.events_seen += 1
+        if event.get("type") == "run_start":
+            self.finished = False
         if self.handle(event):
             self._dirty = True
         if event.get("type") == "run_end":
-            self.flush()
-        elif self._dirty and self.clock() - self._last_render >= self.min_interval:
+            self.finish()
+        elif self._dirty and self.clock() - self._last_render >= self._interval:
             self._redraw()
+
+    def finish(self) -> None:
+        """The run is over (a run_end came, or a recorded log was replayed): redraw, and leave
+        the static figure in the notebook output in place of the live widget."""
+        self.finished = True
+        self.flush()
+        self._show()
 
     def flush(self) -> None:
         """Redraw now if anything changed since the last redraw."""
@@ -104,11 +136,52 @@ class EventView:
             self._redraw()
 
     def _redraw(self) -> None:
+        began = self.clock()
         with self.fig.batch_update():
             self.render()
+        if self._widget is not None:
+            self._widget.push(self.fig)
+            if self._shown == "static" and not self.finished:
+                self._show()   # a new run into a finished view: live again
         self.renders += 1
         self._dirty = False
         self._last_render = self.clock()
+        # a slow redraw (a big figure) waits longer, so redraws stay within `budget` of the time
+        self._interval = max(self.min_interval, (self._last_render - began) / self.budget)
+
+    # -- in a notebook -----------------------------------------------------------------------
+    @property
+    def widget(self) -> "_live.LiveFigure":
+        """The live browser-side figure (made on first use)."""
+        if self._widget is None:
+            self._widget = _live.LiveFigure(self.fig)
+        return self._widget
+
+    def _bundle(self) -> dict:
+        text = f"<{type(self).__name__}: {self.events_seen} events>"
+        if self.live and not self.finished:
+            self._widget = self.widget
+            return _live.widget_bundle(self._widget, text)
+        return _live.static_bundle(self.fig, text)
+
+    def _show(self) -> None:
+        """Put the current bundle (live widget or static figure) in the output showing this
+        view, if it is shown."""
+        if self._display_id is None:
+            return
+        bundle = self._bundle()
+        shown = "static" if _live.WIDGET_MIME not in bundle else "live"
+        from IPython.display import update_display
+        update_display(bundle, raw=True, display_id=self._display_id)
+        self._shown = shown
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+        if self._display_id is None:
+            self._display_id = uuid.uuid4().hex
+        bundle = self._bundle()
+        display(bundle, raw=True, display_id=self._display_id)
+        self._shown = "static" if _live.WIDGET_MIME not in bundle else "live"
 
     @classmethod
     def from_events(cls, source: "str | os.PathLike | Iterable[Event]", **kwargs) -> "EventView":
@@ -116,6 +189,7 @@ class EventView:
         kwargs.setdefault("live", False)
         view = cls(**kwargs)
         replay(source, view)
+        view.finish()
         return view
 
     def to_html(self, include_plotlyjs: bool | str = "cdn") -> str:
@@ -123,4 +197,4 @@ class EventView:
         return go.Figure(self.fig).to_html(full_html=False, include_plotlyjs=include_plotlyjs)
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.fig._repr_mimebundle_(**kwargs)
+        return _live.static_bundle(self.fig, f"<{type(self).__name__}>")

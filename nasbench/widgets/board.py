@@ -42,11 +42,30 @@ class TrainingBoard(EventView):
         self.title = "training"
         super().__init__(**kwargs)
 
-    def build(self):
-        fig = make_subplots(rows=1, cols=3, subplot_titles=("loss", "accuracy", "metrics"))
-        fig.update_layout(height=320, margin=dict(l=40, r=10, t=60, b=30), legend=dict(orientation="h"))
-        fig.update_xaxes(title_text="step")
-        return self.new_figure(fig)
+    def build(self, metrics: list[str] = ()):
+        """Loss and accuracy across the whole height; each metric in a panel (an axis) of its own
+        on the right, since metrics have unrelated scales (drop rate, Kendall tau, temperature).
+        The legend (the phases) sits under the step axes."""
+        self.shown_metrics = list(metrics)
+        rows = max(1, len(metrics))
+        plot = max(230, 105 * rows)
+        fig = make_subplots(rows=rows, cols=3, specs=[[{"rowspan": rows}, {"rowspan": rows}, {}]]
+                            + [[None, None, {}] for _ in range(rows - 1)],
+                            subplot_titles=["loss", "accuracy", *(metrics or ["metrics"])],
+                            horizontal_spacing=0.08, vertical_spacing=min(0.12, 45 / plot))
+        fig.update_layout(height=plot + 130, margin=dict(l=40, r=10, t=60, b=70), plot_bgcolor="white",
+                          legend=dict(orientation="h", yanchor="top", y=-50 / plot, x=0))
+        fig.update_xaxes(showgrid=True, gridcolor="#eeeeee", zeroline=False)
+        fig.update_yaxes(showgrid=True, gridcolor="#eeeeee", zeroline=False)
+        fig.update_xaxes(title_text="step", title_standoff=2, row=1, col=1)
+        fig.update_xaxes(title_text="step", title_standoff=2, row=1, col=2)
+        fig.update_xaxes(title_text="step", title_standoff=2, row=rows, col=3)
+        for r in range(1, rows):
+            fig.update_xaxes(showticklabels=False, row=r, col=3)
+        fig = self.new_figure(fig)
+        if hasattr(self, "fig"):
+            fig.layout.title = self.fig.layout.title
+        return fig
 
     def handle(self, event):
         kind = event["type"]
@@ -68,19 +87,21 @@ class TrainingBoard(EventView):
             return True
         return False
 
-    def _trace(self, key, col, **style):
+    def _trace(self, key, col, row=1, **style):
         """Index of the trace `key` (created on first use, so redraws only move data)."""
         for i, t in enumerate(self.fig.data):
             if t.meta == key:
                 return i
-        self.fig.add_trace(go.Scatter(meta=key, **style), row=1, col=col)
+        self.fig.add_trace(go.Scatter(meta=key, **style), row=row, col=col)
         return len(self.fig.data) - 1
 
-    def _set(self, key, col, x, y, **style):
-        i = self._trace(key, col, **style)
+    def _set(self, key, col, x, y, row=1, **style):
+        i = self._trace(key, col, row, **style)
         self.fig.data[i].x, self.fig.data[i].y = x, y
 
     def render(self):
+        if list(self.metrics) != self.shown_metrics:   # a new metric: a panel of its own
+            self.fig = self.build(list(self.metrics))
         self.fig.layout.title = self.title
         for n, (phase, c) in enumerate(self.curves.items()):
             color = PHASE_COLORS[n % len(PHASE_COLORS)]
@@ -94,5 +115,6 @@ class TrainingBoard(EventView):
                           line=dict(color=color, width=2), showlegend=label == "loss", legendgroup=phase)
         for n, (name, m) in enumerate(self.metrics.items()):
             x, y = downsample(m["step"], m["value"])
-            self._set(f"metric/{name}", 3, x, y, mode="lines+markers", name=name, marker=dict(size=5),
+            self._set(f"metric/{name}", 3, x, y, row=n + 1, mode="lines+markers", name=name,
+                      marker=dict(size=4), showlegend=False,
                       line=dict(color=PHASE_COLORS[(n + 2) % len(PHASE_COLORS)]))

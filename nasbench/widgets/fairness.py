@@ -101,27 +101,34 @@ class SamplingFairness(EventView):
         view = cls(runs=list(sources), **kwargs)
         for label, source in sources.items():
             replay(source, view.feed(label))
+        view.finish()
         return view
 
     # -- the view --------------------------------------------------------------------------------
     def build(self):
         n = len(self.labels)
         fig = make_subplots(rows=1, cols=n + 1, subplot_titles=[*self.labels, "fairness gap"],
-                            column_widths=[1.0] * n + [1.2], horizontal_spacing=0.08)
+                            column_widths=[1.0] * n + [1.2], horizontal_spacing=0.1)
         for col, label in enumerate(self.labels, start=1):
             fig.add_trace(go.Heatmap(z=[[None]], meta=f"heat/{label}", coloraxis="coloraxis",
                                      texttemplate="%{text}", name=label), row=1, col=col)
-            fig.update_yaxes(autorange="reversed", row=1, col=col)
+            fig.update_yaxes(autorange="reversed", dtick=1, tickfont=dict(size=10), row=1, col=col,
+                             showticklabels=col == 1, matches="y" if col > 1 else None)
+            fig.update_xaxes(tickangle=40, tickfont=dict(size=10), row=1, col=col)
         for i, label in enumerate(self.labels):
             fig.add_trace(go.Scatter(x=[], y=[], mode="lines", name=label, meta=f"gap/{label}",
                                      line=dict(color=RUN_COLORS[i % len(RUN_COLORS)], width=2)),
                           row=1, col=n + 1)
         fig.update_xaxes(title_text="step", row=1, col=n + 1)
         fig.update_yaxes(title_text="most - least updated", rangemode="tozero", row=1, col=n + 1)
-        fig.update_layout(height=360, margin=dict(l=40, r=10, t=60, b=40), legend=dict(orientation="h"),
+        fig.update_layout(height=380, margin=dict(l=10, r=80, t=70, b=10), plot_bgcolor="white",
+                          legend=dict(yanchor="top", y=0.99, xanchor="left", bgcolor="rgba(255,255,255,0.8)",
+                                      x=fig.layout[f"xaxis{n + 1}"].domain[0] + 0.01),  # in the gap panel
                           coloraxis=dict(colorscale="RdBu_r", cmid=1.0, cmin=0.5, cmax=1.5,
-                                         colorbar=dict(title="x fair share", x=-0.12, len=0.8)),
-                          title="sampling fairness: updates per candidate")
+                                         colorbar=dict(title=dict(text="x fair<br>share", side="top"),
+                                                       x=1.0, xanchor="left", xpad=8, thickness=10,
+                                                       len=0.9)),
+                          title=dict(text="sampling fairness: updates per candidate", x=0, xanchor="left"))
         return self.new_figure(fig)
 
     def handle(self, event):
@@ -153,6 +160,8 @@ class SamplingFairness(EventView):
                 heat.x, heat.y = names, rows
                 heat.text = [["" if np.isnan(v) else str(int(v)) for v in row] for row in counts]
                 heat.hovertemplate = "%{y} / %{x}: %{text} updates (%{z:.2f} x fair share)<extra></extra>"
+                heat.textfont = dict(size=9 if len(counts) > 12 else 11)
+                self.fig.layout.height = max(380, 19 * len(counts) + 190)
             x, y = downsample(run.steps, run.gaps)
             gap = self.fig.data[index[f"gap/{label}"]]
             gap.x, gap.y = x, y

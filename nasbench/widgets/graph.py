@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections import defaultdict
-
+import networkx as nx
 import numpy as np
 import plotly.graph_objects as go
 
@@ -29,51 +28,53 @@ GREY, DARK = "#c8c8c8", "#444444"
 
 
 # -- layout (computed once per run) ---------------------------------------------------------
+def _digraph(nodes: list[str], edges: list[tuple[str, str]]) -> nx.DiGraph:
+    g = nx.DiGraph()
+    g.add_nodes_from(nodes)
+    g.add_edges_from(edges)
+    return g
+
+
 def components(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, str]:
     """Each node's weakly connected component, named by its first node (in node order)."""
-    neighbours = defaultdict(list)
-    for u, v in edges:
-        neighbours[u].append(v)
-        neighbours[v].append(u)
-    component: dict[str, str] = {}
-    for n in nodes:
-        if n in component:
-            continue
-        stack, component[n] = [n], n
-        while stack:
-            for w in neighbours[stack.pop()]:
-                if w not in component:
-                    component[w] = n
-                    stack.append(w)
+    order = {n: i for i, n in enumerate(nodes)}
+    component = {}
+    for members in nx.weakly_connected_components(_digraph(nodes, edges)):
+        root = min(members, key=order.get)
+        component.update({n: root for n in members})
     return component
 
 
 def layered_layout(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, tuple[float, float]]:
-    """Left-to-right layers: a node's column is its longest path from a source; nodes of a column
-    are spread vertically; separate components (DARTS' two cells) are stacked top to bottom."""
-    pred = defaultdict(list)
-    for u, v in edges:
-        pred[v].append(u)
-    column: dict[str, int] = {}
-
-    def depth(n, seen=()):
-        if n not in column:
-            if n in seen:
-                raise ValueError("the space's graph has a cycle")
-            column[n] = max((depth(p, seen + (n,)) + 1 for p in pred[n]), default=0)
-        return column[n]
-
-    component = components(nodes, edges)
+    """Left-to-right layers (networkx' topological generations: a node's column is its longest
+    path from a source), nodes of a column spread vertically (`multipartite_layout`); separate
+    components (DARTS' two cells) stacked top to bottom."""
+    g = _digraph(nodes, edges)
+    if not nx.is_directed_acyclic_graph(g):
+        raise ValueError("the space's graph has a cycle")
+    order = {n: i for i, n in enumerate(nodes)}
     pos, top = {}, 0.0
-    for root in dict.fromkeys(component.values()):
-        by_column = defaultdict(list)
-        for n in nodes:
-            if component[n] == root:
-                by_column[depth(n)].append(n)
-        height = max(len(c) for c in by_column.values())
-        for x, col in by_column.items():
-            for k, n in enumerate(col):
-                pos[n] = (float(x), top - (height - 1) / 2 - (k - (len(col) - 1) / 2))
+    for members in sorted(nx.weakly_connected_components(g), key=lambda c: min(order[n] for n in c)):
+        sub = nx.DiGraph(g.subgraph(sorted(members, key=order.get)))
+        column = {}
+        for x, layer in enumerate(nx.topological_generations(sub)):
+            column.update({n: x for n in layer})
+        # longest path from a source (a generation can sit left of where its inputs allow)
+        for n in nx.topological_sort(sub):
+            column[n] = max([column[p] + 1 for p in sub.predecessors(n)], default=0)
+        layers = {}
+        for n in sorted(members, key=order.get):   # a layer's nodes in the space's order
+            layers.setdefault(column[n], []).append(n)
+        layers = dict(sorted(layers.items()))
+        height = max(len(layer) for layer in layers.values())
+        xy = nx.multipartite_layout(sub, subset_key=layers, align="vertical")
+        # snapped to unit steps (layers 1 apart, a layer's nodes 1 apart, centred on the cell)
+        xs = sorted({round(float(x), 9) for x, _ in xy.values()})
+        for layer in layers.values():
+            ranked = sorted(layer, key=lambda n: xy[n][1])        # in the order given, top down
+            for k, n in enumerate(ranked):
+                x = xs.index(round(float(xy[n][0]), 9))
+                pos[n] = (float(x), top - (height - 1) / 2 - (k - (len(ranked) - 1) / 2))
         top -= height + 1.0
     return pos
 
@@ -135,6 +136,11 @@ def edge_paths(graph: dict, pos: dict[str, tuple[float, float]]) -> list[np.ndar
         # curve() bends to the left of p -> q: up for an edge drawn left to right
         paths.append(curve(p, q, 0.2 * (span - 1) ** 0.8 * (1 if up == (q[0] > p[0]) else -1)))
     return paths
+
+
+def math_label(label: str) -> str:
+    """`c_{k-2}` as math: an italic c with k-2 as a subscript (plotly's HTML subset)."""
+    return re.sub(r"([A-Za-z]+)_\{([^}]*)\}", lambda m: f"<i>{m[1]}</i><sub>{m[2].replace('-', '−')}</sub>", label)
 
 
 # -- the view -------------------------------------------------------------------------------
@@ -258,7 +264,8 @@ class SupernetGraph(EventView):
         self.node_trace = len(traces)
         traces.append(go.Scatter(
             x=[self.pos[n["id"]][0] for n in nodes], y=[self.pos[n["id"]][1] for n in nodes],
-            mode="markers+text", text=[n.get("label", n["id"]) for n in nodes], textposition="middle center",
+            mode="markers+text", text=[math_label(n.get("label", n["id"])) for n in nodes],
+            textposition="middle center",
             textfont=dict(size=10), hoverinfo="text", hovertext=[n["id"] for n in nodes], showlegend=False,
             marker=dict(size=self.node_sizes, opacity=1.0,  # (a size list would fade them)
                         color=["#f0f0f0" if d is None else GREY for d in self.node_decisions],
@@ -266,7 +273,15 @@ class SupernetGraph(EventView):
         for op in dict.fromkeys(o for opts in self.space["options"] for o in opts):  # the legend
             traces.append(go.Scatter(x=[None], y=[None], mode="lines", name=op,
                                      line=dict(color=op_color(op), width=4)))
+        self.arrows = []   # (annotation index, decision) of each edge's arrowhead
         titles = []
+        for e, pts in zip(graph["edges"], edge_paths(graph, self.pos)):
+            target_kind = next((n.get("kind") for n in nodes if n["id"] == e["target"]), None)
+            self.arrows.append((len(titles), e.get("decision")))
+            titles.append(dict(x=pts[-1][0], y=pts[-1][1], ax=pts[-3][0], ay=pts[-3][1], xref="x", yref="y",
+                               axref="x", ayref="y", text="", showarrow=True, arrowhead=2, arrowsize=0.9,
+                               arrowwidth=1.5, arrowcolor=GREY if e.get("decision") is None else DARK,
+                               standoff=17 if target_kind in ("input", "output") else 14))
         for cell in dict.fromkeys(n.get("cell") for n in nodes if n.get("cell")):
             xs, ys = zip(*[self.pos[n["id"]] for n in nodes if n.get("cell") == cell])
             titles.append(dict(x=min(xs), y=max(ys) + 0.9, text=f"<b>{cell} cell</b>", showarrow=False,
@@ -315,6 +330,11 @@ class SupernetGraph(EventView):
             hover.append([n["id"] if d is None else self.hover(d) for n, d in zip(nodes, self.node_decisions)])
         what = "alpha" if self.probs is not None else "sampled path" if self.sampled is not None else ""
         title = f"supernet: {self.space.get('name', '')}" + (f" — {what} at step {self.step}" if what else "")
+        arrows = {}
+        for i, d in self.arrows:   # arrowheads in the edge's colour, as wide as it (a little less)
+            if d is not None:
+                arrows[f"annotations[{i}].arrowcolor"] = styles[d]["color"] if styles[d]["solid"] else GREY
+                arrows[f"annotations[{i}].arrowwidth"] = round(min(4.5, max(1.5, 0.45 * styles[d]["width"])), 1)
         self.fig.plotly_update(
             restyle_data={"line": lines, "opacity": opacity, "marker": markers, "hovertext": hover},
-            relayout_data={"title": {"text": title}}, trace_indexes=traces)
+            relayout_data={"title": {"text": title}, **arrows}, trace_indexes=traces)
