@@ -320,6 +320,7 @@ def test_memory_bank_view_reads_the_architecture_from_events_alone(small):
     reads, writes, *_ = view.layout()
     assert len(reads) == sum(len(o.reads) for ops in blocks for o in ops)
     assert len(writes) == sum(len(o.writes) for ops in blocks for o in ops)
+    view.flush()                       # redraws are throttled; the last state is drawn on flush
     assert list(view.fig.data[0].x) == [x for x, _ in reads]          # rendered
     slots, steps, z = view.norm_table()
     assert slots == ["b0.op0"] and steps == [0, 1, 2, 3, 4] and z == [[1.0, 2.0, 3.0, 4.0, 5.0]]

@@ -40,7 +40,9 @@ def test_report_shows_the_panel_only_for_controller_runs():
 
 
 def test_a_redraw_between_reward_and_baseline_is_fine():
-    view = ControllerPanel(live=False, min_interval=0.0)   # redraw after every event
+    import itertools
+    ticks = itertools.count(step=100.0)   # a clock far past every interval: redraw after every event
+    view = ControllerPanel(live=False, min_interval=0.0, clock=lambda: next(ticks))
     for event in stream():
         view(event)
     assert view.renders > 5 and list(view.fig.data[0].y) == [0.5, 0.7]

@@ -64,6 +64,10 @@ register("nasbench.widgets.graph:SupernetGraph", methods=GRADIENT | SAMPLING)
 register("nasbench.widgets.alpha:AlphaEvolution", methods=GRADIENT, events={"alpha"})
 register("nasbench.widgets.fairness:SamplingFairness", methods=SAMPLING - {"smash"})
 register("nasbench.widgets.ranking:KLRanking", events={"eval"})
+register("nasbench.widgets.controller:ControllerPanel", methods={"enas"}, events={"metric:reward"})
+register("nasbench.widgets.latency:LatencyPanel", methods={"proxyless", "fbnet", "single-path"},
+         events={"metric:expected_latency_ms"})
+register("nasbench.widgets.memory_banks:MemoryBankView", methods={"smash"})
 
 
 def pick(method: str | None) -> list[Entry]:

@@ -86,6 +86,13 @@ class LatencyPanel(EventView):
             replay(source, view.feed(label))
         return view
 
+    @staticmethod
+    def shows(events) -> bool:
+        """For the report: only runs with a latency model (a LUT in run_start or latency metrics)."""
+        start = events[0] if events and events[0].get("type") == "run_start" else {}
+        return "lut" in (start.get("config") or {}) or any(
+            e.get("type") == "metric" and e.get("name") == "expected_latency_ms" for e in events)
+
     def build(self):
         fig = make_subplots(
             rows=2, cols=3, specs=[[{}, {}, {}], [{}, {"colspan": 2}, None]],
