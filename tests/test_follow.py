@@ -168,11 +168,11 @@ def test_in_a_kernel_a_background_follow_updates_live_views_between_cells(tmp_pa
         "while following.running and time.time() < deadline:\n"
         "    time.sleep(0.2)\n"
         "following.join(); writer.wait()\n"
-        "print(type(board.fig).__name__, board.live, board.renders >= 3, fair.gap() >= 0, repr(following))",
+        "print(type(board.widget).__name__, board.live, board.renders >= 3, fair.gap() >= 0, repr(following))",
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
     text = "".join(o.get("text", "") for o in nb.cells[1].outputs)
     errors = [o for c in nb.cells for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
-    assert text.startswith("FigureWidget True True True") and "ended (completed)" in text, text
+    assert text.startswith("LiveFigure True True True") and "ended (completed)" in text, text
