@@ -87,6 +87,8 @@ def load_run(run_dir: str | os.PathLike, n_boot: int = 500) -> RunRow:
             if e["type"] == "eval" and e["arch"] in table:
                 scored[e["arch"]] = e["score"]
         row.n_eval = len(scored)
+        row.extra["scored"] = scored
+        row.extra["truth"] = {a: table.truth(a) for a in scored}
         if len(scored) >= 3:
             score = np.array(list(scored.values()))
             truth = np.array([table.truth(a) for a in scored])
@@ -99,6 +101,27 @@ def load_run(run_dir: str | os.PathLike, n_boot: int = 500) -> RunRow:
 def compare(dirs: Sequence[str | os.PathLike], n_boot: int = 500) -> list[RunRow]:
     """One row per run directory, in the order given."""
     return [load_run(d, n_boot=n_boot) for d in dirs]
+
+
+def on_common_set(rows: Sequence[RunRow], n_boot: int = 500) -> list[RunRow]:
+    """Judge every ranking on the same architectures: per seed, the architectures that every run
+    of that seed with a ranking evaluated (a random search's candidates are a subset of what a
+    one-shot or ENAS run scores); tau and top-k are recomputed on that set and `n_eval` becomes
+    its size. Runs of a seed whose common set has fewer than 3 architectures keep their own."""
+    from nasbench.evaluate.ranking import bootstrap, kendall_tau, top_k_precision
+    for seed in dict.fromkeys(r.seed for r in rows):
+        ranked = [r for r in rows if r.seed == seed and len(r.extra.get("scored", {})) >= 3]
+        common = set.intersection(*(set(r.extra["scored"]) for r in ranked)) if ranked else set()
+        if len(common) < 3:
+            continue
+        archs = sorted(common)
+        for r in ranked:
+            score = np.array([r.extra["scored"][a] for a in archs])
+            truth = np.array([r.extra["truth"][a] for a in archs])
+            est = bootstrap(kendall_tau, score, truth, n_boot=n_boot)
+            r.tau, r.n_eval = (est.value, est.low, est.high), len(archs)
+            r.top_k = top_k_precision(score, truth, max(1, len(archs) // 10))
+    return list(rows)
 
 
 def _fmt(value, spec: str = ".3f") -> str:

@@ -110,3 +110,16 @@ def test_random_standalone_baseline_spends_its_budget_and_ranks_its_pick():
     table = bench.load_table("nb201-small")
     assert out["truth"] == pytest.approx(table.query(out["best"]).test_acc)
     assert out["rank"] == 1 + sum(e.test_acc > out["truth"] for e in table.entries.values())
+
+
+def test_rankings_are_judged_on_the_common_architectures_of_a_seed(runs):
+    from nasbench.compare import on_common_set
+    a, b = compare([runs["done"]])[0], compare([runs["done"]])[0]
+    archs = list(a.extra["scored"])
+    b.extra["scored"] = {k: -v for k, v in list(a.extra["scored"].items())[:5]}   # a subset, reversed
+    on_common_set([a, b])
+    table = bench.load_table("nb201-small")
+    common = sorted(archs[:5])
+    expected = kendalltau([a.extra["scored"][k] for k in common], [table.truth(k) for k in common])[0]
+    assert a.n_eval == b.n_eval == 5
+    assert a.tau[0] == pytest.approx(expected) and b.tau[0] == pytest.approx(-expected)

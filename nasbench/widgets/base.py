@@ -29,6 +29,7 @@ ipywidgets layouts (those are not kept on reopen; prefer `display(a, b)` or `Das
 from __future__ import annotations
 
 import hashlib
+import html
 import os
 import time
 import uuid
@@ -55,6 +56,22 @@ def op_color(name: str) -> str:
     if name in OP_COLORS:
         return OP_COLORS[name]
     return _FALLBACK[int(hashlib.md5(name.encode()).hexdigest(), 16) % len(_FALLBACK)]
+
+
+def as_text(value):
+    """`value` (an event) with every string that holds markup escaped, so that names from a log
+    (architectures, ops, methods, spaces) show as text in a figure: plotly reads a small HTML
+    dialect in titles, legends, ticks and hover text (bold, links), and decodes entities back to
+    the characters. Returns the very same object when nothing needs escaping (the usual case)."""
+    if isinstance(value, str):
+        return html.escape(value, quote=False) if ("<" in value or ">" in value or "&" in value) else value
+    if isinstance(value, dict):
+        out = {k: as_text(v) for k, v in value.items()}
+        return value if all(out[k] is value[k] for k in value) else out
+    if isinstance(value, list) and value and isinstance(value[0], (str, dict, list)):
+        out = [as_text(v) for v in value]
+        return value if all(a is b for a, b in zip(out, value)) else out
+    return value
 
 
 def in_notebook() -> bool:
@@ -114,6 +131,7 @@ class EventView:
 
     def __call__(self, event: Event) -> None:
         self.events_seen += 1
+        event = as_text(event)
         if event.get("type") == "run_start":
             self.finished = False
         if self.handle(event):

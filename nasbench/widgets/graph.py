@@ -228,6 +228,20 @@ class SupernetGraph(EventView):
                     "width": 4.0 if in_genotype else 1.5, "solid": in_genotype, "on_path": False}
         return {"op": None, "weight": 0.0, "color": GREY, "width": 2.0, "solid": True, "on_path": False}
 
+    def option_style(self, d: int, j: int) -> dict:
+        """How an edge that stands for option j of decision d is drawn (ENAS: the edge from node j
+        into an input slot): on when the path, the genotype or the distribution picks j, with j's
+        own probability as its weight."""
+        pick = (self.sampled if self.sampled is not None else self.genotype)
+        if self.probs is not None:
+            w = float(self.probs[d][j])
+            return {"op": self.space["options"][d][j], "weight": w, "color": DARK, "width": 1.0 + 10.0 * w,
+                    "solid": self.genotype is None or self.genotype[d] == j,
+                    "on_path": self.sampled is not None and self.sampled[d] == j}
+        on = pick is not None and pick[d] == j
+        return {"op": self.space["options"][d][j], "weight": 1.0 if on else 0.0, "color": DARK if on else GREY,
+                "width": 4.0 if on else 1.5, "solid": on or pick is None, "on_path": on}
+
     def hover(self, d: int) -> str:
         options = self.space["options"][d]
         lines = [f"<b>{self.space['decisions'][d]}</b>"]
@@ -245,8 +259,10 @@ class SupernetGraph(EventView):
         """The skeleton of the laid-out graph, once per run (one message to a live figure): one
         line per edge, a marker trace on the edges' midpoints (hover), one for the nodes, and
         a legend entry per op."""
-        graph, nodes = self.space["graph"], self.space["graph"]["nodes"]
+        graph = self.space.get("graph") or {"nodes": [], "edges": []}   # a log may carry no drawing
+        nodes = graph["nodes"]
         traces, midpoints, self.edge_traces = [], [], []  # edge_traces: (trace index, decision)
+        self.edge_options = [e.get("option") for e in graph["edges"]]    # an input edge's own choice
         for e, pts in zip(graph["edges"], edge_paths(graph, self.pos)):
             d = e.get("decision")
             self.edge_traces.append((len(traces), d))
@@ -301,10 +317,11 @@ class SupernetGraph(EventView):
         if self.space is None:
             return
         styles = [self.choice_style(d) for d in range(len(self.space["decisions"]))]
+        edge_styles = [None if d is None else styles[d] if j is None else self.option_style(d, j)
+                       for (_, d), j in zip(self.edge_traces, self.edge_options)]
         lines, opacity, markers, hover, traces = [], [], [], [], []
-        for i, d in self.edge_traces:
+        for (i, d), s in zip(self.edge_traces, edge_styles):
             if d is not None:
-                s = styles[d]
                 traces.append(i)
                 lines.append(dict(color=s["color"], width=round(s["width"], 1),
                                   dash="solid" if s["solid"] else "dot"))
@@ -319,7 +336,7 @@ class SupernetGraph(EventView):
                                                          for d in self.mid_decisions])))
         hover.append([self.hover(d) for d in self.mid_decisions])
         if any(d is not None for d in self.node_decisions):
-            nodes = self.space["graph"]["nodes"]
+            nodes = (self.space.get("graph") or {"nodes": []})["nodes"]
             traces.append(self.node_trace)
             lines.append(dict(width=0))
             opacity.append(1.0)
@@ -331,10 +348,10 @@ class SupernetGraph(EventView):
         what = "alpha" if self.probs is not None else "sampled path" if self.sampled is not None else ""
         title = f"supernet: {self.space.get('name', '')}" + (f" — {what} at step {self.step}" if what else "")
         arrows = {}
-        for i, d in self.arrows:   # arrowheads in the edge's colour, as wide as it (a little less)
+        for (i, d), s in zip(self.arrows, edge_styles):   # arrowheads in the edge's colour and width
             if d is not None:
-                arrows[f"annotations[{i}].arrowcolor"] = styles[d]["color"] if styles[d]["solid"] else GREY
-                arrows[f"annotations[{i}].arrowwidth"] = round(min(4.5, max(1.5, 0.45 * styles[d]["width"])), 1)
+                arrows[f"annotations[{i}].arrowcolor"] = s["color"] if s["solid"] else GREY
+                arrows[f"annotations[{i}].arrowwidth"] = round(min(4.5, max(1.5, 0.45 * s["width"])), 1)
         self.fig.plotly_update(
             restyle_data={"line": lines, "opacity": opacity, "marker": markers, "hovertext": hover},
             relayout_data={"title": {"text": title}, **arrows}, trace_indexes=traces)

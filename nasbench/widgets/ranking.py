@@ -5,8 +5,10 @@ from a ground-truth table) across, its one-shot score up. One trace per score: e
 method logs (one-shot accuracy, ...) and, where `eval` events carry `kl`, the symmetric KL to the
 full model (Bender et al.; plotted as is, ranked as -KL since closer to the full model should mean
 better). A dropdown switches between them; the title gives the running Kendall tau of the shown
-score with the truth and its bootstrap interval. Hover shows the architecture. Works with any
-method's `eval` events; architectures without `truth` are counted but cannot be placed.
+score with the truth and its bootstrap interval, next to the ground truth's own ceiling (the tau of
+one stand-alone seed against the other seeds' mean, `Table.ceiling`, when a shipped table covers
+the run's space and data). Hover shows the architecture. Works with any method's `eval` events;
+architectures without `truth` are counted but cannot be placed.
 """
 from __future__ import annotations
 
@@ -19,6 +21,13 @@ from nasbench.widgets.base import EventView
 KL = "kl"
 
 
+def _ceiling(start: dict) -> float | None:
+    """The ceiling of the shipped table that is the ground truth of this run, if any."""
+    from nasbench.bench import find_table
+    table = find_table((start.get("space") or {}).get("name", ""), (start.get("config") or {}).get("data") or {})
+    return table.ceiling()["tau_seed_vs_rest"] if table is not None else None
+
+
 class KLRanking(EventView):
     """Scatter of one-shot score (or KL) against stand-alone accuracy, with the running Kendall tau.
 
@@ -26,8 +35,11 @@ class KLRanking(EventView):
     name such as "valid_acc_oneshot". `n_boot`: bootstrap resamples for the interval. `label`:
     the title's start (default: the method and space of the run)."""
 
-    def __init__(self, metric: str = "score", n_boot: int = 200, label: str | None = None, **kwargs):
+    def __init__(self, metric: str = "score", n_boot: int = 200, label: str | None = None,
+                 ceiling: float | None = None, **kwargs):
         self.metric = metric
+        self.fixed_ceiling = ceiling      # else read from the run's ground-truth table
+        self.ceiling = ceiling
         self.n_boot = n_boot
         self.label = label
         self.series: dict[str, dict[str, tuple[float, float]]] = {}   # name -> arch -> (score, truth)
@@ -48,6 +60,7 @@ class KLRanking(EventView):
             self.title = self.label or f"{event['method']} on {event['space'].get('name', '?')}"
             self.series.clear()
             self.without_truth = 0
+            self.ceiling = self.fixed_ceiling if self.fixed_ceiling is not None else _ceiling(event)
             return True
         if kind != "eval":
             return False
@@ -88,8 +101,9 @@ class KLRanking(EventView):
         n = len(self.series.get(name, {}))
         if est is None or not np.isfinite(est.value):
             return f"{self.title}: {what} vs truth ({n} architectures)"
+        ceiling = f"; ceiling {self.ceiling:.2f}" if self.ceiling is not None else ""
         return (f"{self.title}: Kendall tau({what}, truth) = {est.value:.3f} "
-                f"[{est.low:.3f}, {est.high:.3f}] over {n} architectures")
+                f"[{est.low:.3f}, {est.high:.3f}] over {n} architectures{ceiling}")
 
     def render(self):
         names = self.names()
