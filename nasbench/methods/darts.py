@@ -197,17 +197,20 @@ class Darts(Search):
             for _ in range(c.arch_steps):
                 loss_val = self.arch_step((x, y), next(valid_batches), xi=lr)
             self.log_step("arch", loss_val)
-            # Step 2: the weights, with alpha held fixed
-            logits = self.supernet(x, weights=self.probs())
-            loss = F.cross_entropy(logits, y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.supernet.parameters(), c.grad_clip)
-            self.optimizer.step()
-            self.log_step("weights", loss, acc=(logits.argmax(1) == y).float().mean(), lr=lr)
+            self.weight_step(x, y, self.probs(), lr)   # Step 2: the weights, alpha held fixed
             if (self.step + 1) % c.alpha_every == 0:  # (self.step counts from 0 inside the loop)
                 self.log_probs()
         self.end_epoch()
+
+    def weight_step(self, x, y, weights, lr: float) -> None:
+        """One SGD step on L_train(w) with the mixing `weights` held fixed, clipped as in DARTS."""
+        logits = self.supernet(x, weights=weights)
+        loss = F.cross_entropy(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.log_step("weights", loss, acc=(logits.argmax(1) == y).float().mean(), lr=lr)
 
     def end_epoch(self):
         """The learning-rate schedule's step, the epoch's last alpha (so views end on it) and

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from nasbench.methods.base import ConfigError
@@ -110,13 +109,7 @@ class Gdas(Darts):
             # 1. the weights: one sampled op per edge runs (alpha's gradient is not needed here)
             h, index = self.sample(tau)
             self.log_sample(index.tolist())
-            logits = self.supernet(x, weights=list(h.detach()))
-            loss = F.cross_entropy(logits, y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.supernet.parameters(), c.grad_clip)
-            self.optimizer.step()
-            self.log_step("weights", loss, acc=(logits.argmax(1) == y).float().mean(), lr=lr)
+            self.weight_step(x, y, list(h.detach()), lr)
             # 2. alpha: a new sample on a validation batch, the straight-through gradient
             xv, yv = next(valid_batches)
             h, _ = self.sample(tau)

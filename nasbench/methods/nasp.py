@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from nasbench.evaluate.cost import count_params
@@ -146,13 +145,7 @@ class Nasp(Darts):
             # 2. the weights of the discrete architecture only: the other ops get no gradient
             bar = self.discrete()
             self.log_sample(self.choices_of(bar))
-            logits = self.supernet(x, weights=list(bar))
-            loss = F.cross_entropy(logits, y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.supernet.parameters(), c.grad_clip)
-            self.optimizer.step()
-            self.log_step("weights", loss, acc=(logits.argmax(1) == y).float().mean(), lr=lr)
+            self.weight_step(x, y, list(bar), lr)
             if (self.step + 1) % c.alpha_every == 0:
                 self.log_probs()
         self.end_epoch()

@@ -143,13 +143,7 @@ class PcDarts(Darts):
             # 2. the weights, alpha and beta held fixed
             with torch.no_grad():
                 weights = self.edge_weights()
-            logits = self.supernet(x, weights=weights)
-            loss = F.cross_entropy(logits, y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.supernet.parameters(), c.grad_clip)
-            self.optimizer.step()
-            self.log_step("weights", loss, acc=(logits.argmax(1) == y).float().mean(), lr=lr)
+            self.weight_step(x, y, weights, lr)
             if (self.step + 1) % c.alpha_every == 0:
                 self.log_probs()
         self.end_epoch()

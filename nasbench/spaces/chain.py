@@ -29,7 +29,7 @@ from torch import nn
 
 from nasbench.blocks import BLOCKS, MBCONV, SHUFFLE, UnknownBlock, build_block
 from nasbench.spaces.base import Choices, Space
-from nasbench.supernet.choice import ChoiceEdge, check_path_arguments, use_batch_statistics
+from nasbench.supernet.choice import ChoiceEdge, LayerChain, use_batch_statistics
 
 Stage = tuple[float, int, int]  # (width multiplier of C, layers, stride of the first layer)
 
@@ -121,7 +121,7 @@ class ChainSpace(Space):
                             affine=affine, track_running_stats=track_running_stats)
 
 
-class ChainNetwork(nn.Module):
+class ChainNetwork(LayerChain):
     """stem (3x3 conv; + separable conv for FairNAS) -> searchable layers -> 1x1 conv -> GAP ->
     (dropout) -> FC, as the space's `Macro` says.
 
@@ -162,19 +162,6 @@ class ChainNetwork(nn.Module):
                                   nn.Linear(C_head, num_classes, bias=m.bias))
         if not track_running_stats:
             use_batch_statistics(self)
-
-    def forward(self, x, choices: Sequence[int] | None = None,
-                weights: Sequence[torch.Tensor] | None = None):
-        check_path_arguments(self.choices, choices, weights)
-        x = self.stem(x)  # (B, C, H, W)
-        for d, layer in enumerate(self.layers):
-            if self.choices is not None:
-                x = layer(x)
-            elif choices is not None:
-                x = layer(x, choice=choices[d])  # single path: the other candidates do not run
-            else:
-                x = layer(x, weights=weights[d])
-        return self.head(x)  # (B, num_classes)
 
 
 def _stages(base: Sequence[Stage], stages: int | None, per_stage: int | None) -> list[Stage]:

@@ -28,7 +28,7 @@ from torch import nn
 from nasbench.blocks import UnknownBlock
 from nasbench.mobile_blocks import FBNET, MOBILE_BLOCKS, PROXYLESS
 from nasbench.spaces.base import Choices, Space
-from nasbench.supernet.choice import ChoiceEdge, check_path_arguments, use_batch_statistics
+from nasbench.supernet.choice import ChoiceEdge, LayerChain, use_batch_statistics
 
 Stage = tuple[int, int, int]  # (width at the paper's scale, layers, stride of the first layer)
 
@@ -93,7 +93,7 @@ class MobileSpace(Space):
                              affine=affine, track_running_stats=track_running_stats)
 
 
-class MobileNetwork(nn.Module):
+class MobileNetwork(LayerChain):
     """stem (3x3 conv [+ fixed first block]) -> searchable layers -> 1x1 conv -> GAP -> FC.
 
     The same face as `ChainNetwork`: `stem`, `layers` (ChoiceEdges in a supernet), `head`;
@@ -124,19 +124,6 @@ class MobileNetwork(nn.Module):
                                   nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(head, num_classes))
         if not track_running_stats:
             use_batch_statistics(self)
-
-    def forward(self, x, choices: Sequence[int] | None = None,
-                weights: Sequence[torch.Tensor] | None = None):
-        check_path_arguments(self.choices, choices, weights)
-        x = self.stem(x)  # (B, C, H, W)
-        for d, layer in enumerate(self.layers):
-            if self.choices is not None:
-                x = layer(x)
-            elif choices is not None:
-                x = layer(x, choice=choices[d])  # single path: the other candidates do not run
-            else:
-                x = layer(x, weights=weights[d])
-        return self.head(x)  # (B, num_classes)
 
 
 def _cut(base: Sequence[Stage], stages: int | None, per_stage: int | None) -> list[Stage]:

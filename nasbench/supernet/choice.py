@@ -44,3 +44,25 @@ def check_path_arguments(fixed, choices, weights) -> None:
     """A stand-alone network (`fixed` choices) runs as is; a supernet needs a path or weights."""
     if fixed is None and choices is None and weights is None:
         raise ValueError("a supernet needs choices=(one path) or weights=(per-decision mixing)")
+
+
+class LayerChain(nn.Module):
+    """A network of `stem`, one searchable `layers[d]` per decision, and `head` (the chain and
+    mobile spaces). Stand-alone (`self.choices` set) each layer is one block; as a supernet each
+    is a ChoiceEdge: `forward(x, choices=c)` runs exactly one block per layer (single path),
+    `forward(x, weights=w)` mixes every block of layer d by `w[d]`."""
+
+    choices = None
+
+    def forward(self, x: torch.Tensor, choices: Sequence[int] | None = None,
+                weights: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        check_path_arguments(self.choices, choices, weights)
+        x = self.stem(x)  # (B, C, H, W)
+        for d, layer in enumerate(self.layers):
+            if self.choices is not None:
+                x = layer(x)
+            elif choices is not None:
+                x = layer(x, choice=choices[d])  # single path: the other candidates do not run
+            else:
+                x = layer(x, weights=weights[d])
+        return self.head(x)  # (B, num_classes)
