@@ -216,3 +216,40 @@ class EventView:
 
     def _repr_mimebundle_(self, **kwargs):
         return _live.static_bundle(self.fig, f"<{type(self).__name__}>")
+
+
+class SeveralRuns(EventView):
+    """A view of one or more runs side by side (SamplingFairness, LatencyPanel): one state per
+    run label (`Run`, a class the subclass sets), `feed(label)` gives run `label`'s callback, and
+    `compare({label: source})` replays recorded runs into one figure."""
+
+    Run: type = object
+
+    def __init__(self, runs: "Iterable[str]" = ("run",), **kwargs):
+        self.labels = list(runs)
+        if not self.labels:
+            raise ValueError(f"{type(self).__name__} needs at least one run label")
+        self.runs = {label: self.Run() for label in self.labels}
+        self._label = self.labels[0]
+        super().__init__(**kwargs)
+
+    def feed(self, label: str):
+        """A callback for run `label` (pass it to that run's `callbacks`)."""
+        if label not in self.runs:
+            raise KeyError(f"unknown run {label!r}; this view shows {self.labels}")
+
+        def consume(event: Event) -> None:
+            self._label = label
+            self(event)
+        consume.flush = self.flush
+        return consume
+
+    @classmethod
+    def compare(cls, sources: "dict[str, str | os.PathLike | Iterable[Event]]", **kwargs):
+        """One figure of several recorded runs, e.g. `compare({"SPOS": a, "FairNAS": b})`."""
+        kwargs.setdefault("live", False)
+        view = cls(runs=list(sources), **kwargs)
+        for label, source in sources.items():
+            replay(source, view.feed(label))
+        view.finish()
+        return view

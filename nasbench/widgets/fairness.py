@@ -11,15 +11,14 @@ several runs side by side in one figure (`SamplingFairness.compare`).
 """
 from __future__ import annotations
 
-import os
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from nasbench.events import Event, replay
-from nasbench.widgets.base import EventView
+from nasbench.events import Event
+from nasbench.widgets.base import SeveralRuns
 from nasbench.widgets.board import downsample
 
 RUN_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
@@ -70,39 +69,14 @@ class _Run:
         return n, ratio
 
 
-class SamplingFairness(EventView):
+class SamplingFairness(SeveralRuns):
     """Layers x choices heatmap of updates per candidate (one per run) and the fairness gap."""
 
+    Run = _Run
+
     def __init__(self, runs: Sequence[str] = ("run",), *, purpose: str = "train", **kwargs):
-        if not runs:
-            raise ValueError("SamplingFairness needs at least one run label")
-        self.labels = list(runs)
         self.purpose = purpose                 # count `train` samples: the paths that were updated
-        self.runs = {label: _Run() for label in self.labels}
-        self._label = self.labels[0]
-        super().__init__(**kwargs)
-
-    # -- feeding several runs into one view ------------------------------------------------------
-    def feed(self, label: str):
-        """A callback for run `label` (pass it to that run's `callbacks`)."""
-        if label not in self.runs:
-            raise KeyError(f"unknown run {label!r}; this view shows {self.labels}")
-
-        def consume(event: Event) -> None:
-            self._label = label
-            self(event)
-        consume.flush = self.flush
-        return consume
-
-    @classmethod
-    def compare(cls, sources: dict[str, "str | os.PathLike | Iterable[Event]"], **kwargs) -> "SamplingFairness":
-        """One figure of several recorded runs, e.g. `compare({"SPOS": a, "FairNAS": b})`."""
-        kwargs.setdefault("live", False)
-        view = cls(runs=list(sources), **kwargs)
-        for label, source in sources.items():
-            replay(source, view.feed(label))
-        view.finish()
-        return view
+        super().__init__(runs, **kwargs)
 
     # -- the view --------------------------------------------------------------------------------
     def build(self):

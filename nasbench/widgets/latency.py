@@ -17,16 +17,14 @@ Several runs side by side (two budgets): `LatencyPanel(runs=["tight", "loose"])`
 """
 from __future__ import annotations
 
-import os
 import re
 from collections import defaultdict
-from typing import Iterable, Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from nasbench.events import Event, replay
-from nasbench.widgets.base import EventView
+from nasbench.events import Event
+from nasbench.widgets.base import SeveralRuns
 from nasbench.widgets.board import downsample
 
 RUN_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
@@ -57,34 +55,10 @@ class _Run:
         return True
 
 
-class LatencyPanel(EventView):
+class LatencyPanel(SeveralRuns):
     """Expected latency vs target, loss terms, temperature, norms vs thresholds, and the LUT."""
 
-    def __init__(self, runs: Sequence[str] = ("run",), **kwargs):
-        if not runs:
-            raise ValueError("LatencyPanel needs at least one run label")
-        self.labels = list(runs)
-        self.runs = {label: _Run() for label in self.labels}
-        self._label = self.labels[0]
-        super().__init__(**kwargs)
-
-    def feed(self, label: str):
-        """A callback for run `label` (pass it to that run's `callbacks`)."""
-        if label not in self.runs:
-            raise KeyError(f"unknown run {label!r}; this view shows {self.labels}")
-
-        def consume(event: Event) -> None:
-            self._label = label
-            self(event)
-        return consume
-
-    @classmethod
-    def compare(cls, sources: dict[str, "str | os.PathLike | Iterable[Event]"], **kwargs) -> "LatencyPanel":
-        kwargs.setdefault("live", False)
-        view = cls(runs=list(sources), **kwargs)
-        for label, source in sources.items():
-            replay(source, view.feed(label))
-        return view
+    Run = _Run
 
     @staticmethod
     def shows(events) -> bool:
