@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import html
 import os
+import re
 import time
 import uuid
 from typing import Callable, Iterable
@@ -58,13 +59,16 @@ def op_color(name: str) -> str:
     return _FALLBACK[int(hashlib.md5(name.encode()).hexdigest(), 16) % len(_FALLBACK)]
 
 
+_MARKUP = re.compile(r"<\s*[A-Za-z/!]|&")
+
+
 def as_text(value):
     """`value` (an event) with every string that holds markup escaped, so that names from a log
     (architectures, ops, methods, spaces) show as text in a figure: plotly reads a small HTML
     dialect in titles, legends, ticks and hover text (bold, links), and decodes entities back to
     the characters. Returns the very same object when nothing needs escaping (the usual case)."""
-    if isinstance(value, str):
-        return html.escape(value, quote=False) if ("<" in value or ">" in value or "&" in value) else value
+    if isinstance(value, str):   # only what plotly could read as a tag or an entity ("2<-0" stays)
+        return html.escape(value, quote=False) if _MARKUP.search(value) else value
     if isinstance(value, dict):
         out = {k: as_text(v) for k, v in value.items()}
         return value if all(out[k] is value[k] for k in value) else out
