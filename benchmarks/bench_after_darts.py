@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 
@@ -22,22 +21,10 @@ from nasbench.data import load
 from nasbench.evaluate.memory import SavedActivations
 from nasbench.methods import get_method
 
+from bench_darts_widgets import StepClock  # durations between weight steps (this folder)
+
 METHODS = [("darts", {"order": 1}), ("gdas", {}), ("snas", {}), ("pc-darts", {"warmup_epochs": 0}),
            ("nasp", {}), ("darts-minus", {})]
-
-
-class StepClock:
-    """Durations between consecutive `weights` steps (a whole search step lies between them)."""
-
-    def __init__(self):
-        self.times = []
-
-    def __call__(self, event):
-        if event["type"] == "step" and event["phase"] == "weights":
-            self.times.append(time.perf_counter())
-
-    def median(self, warmup=2):
-        return statistics.median(b - a for a, b in zip(self.times[warmup:], self.times[warmup + 1:]))
 
 
 def measure(name, overrides, args, data):
@@ -50,7 +37,7 @@ def measure(name, overrides, args, data):
     with memory:
         search.run()
     cuda = torch.cuda.max_memory_allocated() if search.device.type == "cuda" else None
-    return clock.median(), memory.peak, cuda
+    return statistics.median(clock.durations()), memory.peak, cuda
 
 
 def main():
