@@ -26,7 +26,7 @@ import warnings
 from pathlib import Path
 from typing import Iterator
 
-from nasbench.events import Consumer, Event, EventLogError, _check
+from nasbench.events import Consumer, Event, EventLogError, _check, replay
 
 
 def log_path(path: str | os.PathLike) -> Path:
@@ -86,22 +86,13 @@ def tail(path: str | os.PathLike, poll: float = 0.2, timeout: float | None = Non
         stop.wait(poll)
 
 
-def _feed(batch: list[Event], consumers: tuple[Consumer, ...]) -> None:
-    for event in batch:
-        for consume in consumers:
-            consume(event)
-    for consume in consumers:
-        if hasattr(consume, "flush"):
-            consume.flush()
-
-
 def follow(path: str | os.PathLike, *consumers: Consumer, poll: float = 0.2,
            timeout: float | None = None) -> list[Event]:
     """Feed the events of a (growing) log to `consumers` until its `run_end`; return them all.
     `timeout`: give up after that many seconds without a new byte (None: wait for ever)."""
     events = []
     for batch in tail(path, poll, timeout):
-        _feed(batch, consumers)
+        replay(batch, *consumers)
         events += batch
     return events
 
@@ -129,7 +120,7 @@ class Follow:
     def _run(self) -> None:
         try:
             for batch in tail(self.path, self.poll, self.timeout, self._stop):
-                _feed(batch, self.consumers)
+                replay(batch, *self.consumers)
                 self.events += batch
         except Exception as e:  # kept for join() and repr: a thread cannot raise to the notebook
             self.error = e
