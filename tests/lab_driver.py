@@ -103,13 +103,17 @@ class NotebookRun:
     plots: list = field(default_factory=list)      # PLOTS_JS at the end
     live_log: list = field(default_factory=list)   # view.js' redraws: {key, updates, points, t}
     notices: list = field(default_factory=list)    # dialogs / toasts seen on opening
+    console: list = field(default_factory=list)    # the page's console errors and warnings
+    plotly_from: str | None = None                 # where the live views took plotly.js from
+    page: object = None                            # the open page (run_notebook(keep_open=True))
     screenshots: list = field(default_factory=list)
 
 
 def run_notebook(browser, base: str, token: str, path: str, timeout: float = 600,
-                 shots: Path | None = None, viewport=(1400, 1000), save: bool = False) -> NotebookRun:
+                 shots: Path | None = None, viewport=(1400, 1000), save: bool = False,
+                 keep_open: bool = False) -> NotebookRun:
     """Open `path` (relative to the lab's root), Run All, wait until every cell ran (then save
-    it if asked)."""
+    it if asked). `keep_open`: leave the page open as `run.page` (the caller closes it)."""
     run = NotebookRun(path)
     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     cdp = page.context.new_cdp_session(page)
@@ -134,6 +138,7 @@ def run_notebook(browser, base: str, token: str, path: str, timeout: float = 600
         ws.on("framesent", sent)
 
     page.on("websocket", on_ws)
+    page.on("console", lambda m: run.console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
     try:
         workspace = "w" + str(abs(hash((path, time.time()))))  # a fresh workspace: no other tabs
         page.goto(f"{base}/lab/workspaces/{workspace}/tree/{path}?reset&token={token}")
@@ -174,6 +179,7 @@ def run_notebook(browser, base: str, token: str, path: str, timeout: float = 600
             page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
             time.sleep(1.0)
         run.live_log = page.evaluate("() => globalThis.__nasbenchLog || []")
+        run.plotly_from = page.evaluate("() => globalThis.__nasbenchPlotlyFrom || null")
         if shots is not None:
             shots.mkdir(parents=True, exist_ok=True)
             stem = Path(path).stem
@@ -183,7 +189,10 @@ def run_notebook(browser, base: str, token: str, path: str, timeout: float = 600
                 g.screenshot(path=str(target))
                 run.screenshots.append(target)
     finally:
-        page.close()
+        if keep_open:
+            run.page = page
+        else:
+            page.close()
     return run
 
 
@@ -223,9 +232,9 @@ def reopen(browser, base: str, token: str, path: str) -> list:
 def report_line(run: NotebookRun) -> str:
     return (f"{run.name}: {run.ws_bytes / 1e6:.2f} MB over the websocket (largest frame "
             f"{run.largest_frame / 1e6:.2f} MB), JS heap peak {run.heap_peak:.0f} MB, "
-            f"{run.seconds:.0f} s, {len(run.plots)} plots")
+            f"{run.seconds:.0f} s, {len(run.plots)} plots, plotly.js from {run.plotly_from}")
 
 
 def dump(runs: list[NotebookRun], path: Path) -> None:
     path.write_text(json.dumps([{k: (v if k != "screenshots" else [str(s) for s in v])
-                                 for k, v in r.__dict__.items()} for r in runs], indent=1))
+                                 for k, v in r.__dict__.items() if k != "page"} for r in runs], indent=1))

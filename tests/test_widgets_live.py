@@ -1,5 +1,6 @@
 """The machinery under every view: diffs that rebuild the figure, one plotly.js per kernel, the
 static figure a finished view leaves in the notebook (the same as a replay of its log)."""
+import base64
 import copy
 import gzip
 import json
@@ -37,6 +38,32 @@ def apply(fig: dict, d: dict) -> dict:
         else:
             fig["layout"][k] = v
     return fig
+
+
+def decode(spec) -> np.ndarray:
+    """plotly.js' typed-array spec {dtype, bdata, shape} back to numbers, written out again."""
+    dtypes = {"i1": np.int8, "u1": np.uint8, "i2": np.int16, "u2": np.uint16, "i4": np.int32, "u4": np.uint32,
+              "f4": np.float32, "f8": np.float64}
+    array = np.frombuffer(base64.b64decode(spec["bdata"]), dtype=dtypes[spec["dtype"]])
+    return array.reshape([int(n) for n in spec["shape"].split(",")]) if "shape" in spec else array
+
+
+def test_numeric_arrays_travel_as_typed_arrays_and_come_back():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=50).tolist()
+    z = rng.random((6, 4)).tolist()
+    trace = {"x": list(range(50)), "y": y, "z": z, "text": ["a"] * 10, "gaps": [1.0, None] * 5, "short": [1, 2],
+             "big": [2**40] * 10, "flags": [True] * 10}
+    out = live.compact(trace)
+    assert decode(out["x"]).tolist() == list(range(50)) and out["x"]["dtype"] == "i4"
+    np.testing.assert_allclose(decode(out["y"]), y, rtol=1e-7)       # float32: 7 significant digits
+    np.testing.assert_allclose(decode(out["z"]), z, rtol=1e-7)
+    assert decode(out["z"]).shape == (6, 4)
+    assert decode(out["big"]).tolist() == [2**40] * 10                # beyond int32: float64
+    assert out["text"] == trace["text"] and out["gaps"] == trace["gaps"] and out["short"] == [1, 2]
+    assert out["flags"] == [True] * 10
+    # plotly.py makes the same spec from a numpy array (what plotly.js decodes)
+    assert out["x"] == go.Figure(go.Scatter(x=np.arange(50, dtype=np.int32))).to_dict()["data"][0]["x"]
 
 
 def over_json(d):
@@ -104,25 +131,46 @@ class FakeClock:
         return self.now
 
 
+def browser_figure(widget) -> dict:
+    """What view.js draws from the widget's synced state: the base, patched."""
+    base = json.loads(widget._figure)
+    return apply(base, json.loads(widget._patch)) if widget._patch else base
+
+
 @pytest.mark.parametrize("cls", [AlphaEvolution, SupernetGraph, TrainingBoard])
-def test_a_live_view_sends_its_figure_once_then_small_diffs_that_rebuild_it(cls):
+def test_a_live_view_sends_its_figure_once_then_small_patches_that_rebuild_it(cls):
     events = darts_stream()
     clock = FakeClock()
     view = cls(live=True, clock=clock)
     widget = view.widget
-    sent = []
-    widget.send = lambda content, buffers=None: sent.append(content["diff"])
-    browser = json.loads(widget._figure)
+    updates = []    # every state update the browser receives: {trait: new value}
+    widget.observe(lambda change: updates.append(change["name"]), names=["_figure", "_patch", "_seq"])
+    sizes = []
+    widget.observe(lambda change: sizes.append(len(change["new"])), names=["_figure", "_patch"])
     for e in events:
         clock.now += 0.05
         view(e)
-    assert view.renders >= 3 and len(sent) <= view.renders
-    for text in sent:
-        browser = apply(browser, json.loads(text))
-    assert browser == over_json(figure_dict(view.fig))
+        # a browser that missed every update before this one still draws the current figure
+        assert browser_figure(widget) == over_json(figure_dict(view.fig))
+    assert view.renders >= 3 and widget._seq == updates.count("_seq") <= view.renders
     full = len(plotly.io.json.to_json_plotly(figure_dict(view.fig)))
-    # diffs, not the whole figure on every redraw (the template and skeleton go once)
-    assert sum(map(len, sent)) < full * len(sent)
+    # patches, not the whole figure on every redraw (the template and skeleton go once)
+    assert sum(sizes) < full * widget._seq
+    assert widget.bytes == sum(sizes)
+
+
+def test_a_patch_bigger_than_its_base_becomes_the_base():
+    f = go.Figure(go.Scatter(x=[0], y=[0]))
+    widget = live.LiveFigure(f)
+    f.data[0].x, f.data[0].y = list(range(5000)), list(range(5000))
+    widget.push(f)                                  # the patch would dwarf the 1-point base (and its template)
+    assert widget._patch == "" and decode(json.loads(widget._figure)["data"][0]["x"]).tolist() == list(range(5000))
+    f.layout.title = "small change"
+    widget.push(f)                                  # now a patch: only the title
+    assert json.loads(widget._patch) == {"n": 1, "new": {}, "traces": {}, "layout": {"title": {"text": "small change"}}}
+    seq = widget._seq
+    widget.push(f)                                  # nothing changed: nothing sent
+    assert widget._seq == seq == 2
 
 
 def test_every_view_shares_one_plotly_bundle_per_kernel():

@@ -1,12 +1,18 @@
 """The machinery under every view: one small anywidget for the live figure, a static bundle for
 the saved notebook.
 
-- `PlotlyLoader`: one per kernel, carries plotly.min.js gzipped (~1.5 MB instead of ~4.8 MB for
-  every Plotly `FigureWidget`). The browser evaluates it once per page, or uses the page's
-  `window.Plotly` when JupyterLab's plotly extension already loaded one.
-- `LiveFigure`: one per shown view, with the ES module in `static/view.js` (a few KB). It gets
-  the figure once when first shown, then only diffs: the top-level keys of the traces and of the
-  layout that changed since the last redraw (`diff`).
+- plotly.js once per page: in JupyterLab the views borrow the plotly.js of JupyterLab's plotly
+  extension (which draws the static figures anyway, so the page holds one copy, not two);
+  elsewhere (VS Code) from `PlotlyLoader`, one per kernel, which carries plotly.min.js gzipped
+  (~1.5 MB instead of ~4.8 MB for every Plotly `FigureWidget`). It is sent either way: the
+  browser cannot ask for it while a cell runs.
+- `LiveFigure`: one per shown view, with the ES module in `static/view.js` (a few KB). Its
+  state is two synced strings: a base figure (`_figure`) and the patch from that base to the
+  current figure (`_patch`, the top-level keys of the traces and of the layout that changed:
+  `diff`); a redraw sends only the new patch, and a patch grown bigger than its base becomes the
+  new base. The browser draws base + patch, so it shows the current figure however many updates
+  it missed: updates that arrive while the page is still loading the view's module, or while it
+  loads plotly.js, are not lost (custom messages would be: nothing listens for them yet).
 - `static_bundle(fig)`: what a finished view leaves in the notebook: plotly's own MIME type
   (JupyterLab's plotly extension and VS Code draw it without a kernel, offline; JupyterLab adds a
   PNG snapshot to the output, which nbviewer and GitHub show).
@@ -25,6 +31,7 @@ import plotly
 import plotly.graph_objects as go
 import traitlets
 from ipywidgets import widget_serialization
+from _plotly_utils.utils import to_typed_array_spec
 from plotly.io.json import to_json_plotly
 
 STATIC = Path(__file__).parent / "static"
@@ -56,8 +63,52 @@ def loader() -> PlotlyLoader:
 
 
 def figure_dict(fig: go.Figure) -> dict:
-    """The figure as plain JSON-able data (numpy arrays as plotly's base64 typed arrays)."""
-    return fig.to_dict()
+    """The figure as plain JSON-able data: the traces' numeric arrays as plotly's base64 typed
+    arrays (`compact`), the layout as it is."""
+    d = fig.to_dict()
+    d["data"] = [compact(trace) for trace in d["data"]]
+    # (not the dropdown menus' restyle values: Plotly.restyle reads a list of typed arrays as one
+    # value for every trace, not one per trace)
+    return d
+
+
+MIN_TYPED = 8   # shorter numeric lists stay JSON lists
+
+
+def compact(value):
+    """`value` with every numeric list of at least MIN_TYPED numbers (or matrix of them, a
+    heatmap's z) as plotly.js' typed-array spec {dtype, bdata, shape}: integers as int32, floats
+    as float32 (7 significant digits, more than any view shows). One base64 string instead of a
+    number per line keeps the saved notebook small (JupyterLab indents its JSON) and the updates
+    short. Lists holding None (gaps), strings or booleans stay lists."""
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        if len(value) >= MIN_TYPED or (value and isinstance(value[0], (list, tuple))
+                                       and len(value) * len(value[0]) >= MIN_TYPED):
+            array = _numeric(value)
+            if array is not None:
+                return to_typed_array_spec(array)
+        return [compact(v) for v in value]
+    return value
+
+
+def _numeric(value) -> np.ndarray | None:
+    if not isinstance(value[0], (int, float, list, tuple)) or isinstance(value[0], bool):
+        return None
+    try:
+        array = np.asarray(value)
+    except ValueError:            # ragged
+        return None
+    if array.ndim > 2 or array.dtype.kind not in "iuf":
+        return None
+    if array.dtype.kind in "iu":
+        info = np.iinfo(np.int32)
+        return array.astype(np.int32) if array.size == 0 or info.min <= array.min() and array.max() <= info.max \
+            else array.astype(np.float64)
+    if not np.isfinite(array).all():   # NaN / inf: left as JSON (null), as plotly reads them
+        return None
+    return array.astype(np.float32)
 
 
 def diff(old: dict, new: dict) -> dict | None:
@@ -93,29 +144,41 @@ def _keys(old: dict, new: dict) -> dict:
 
 
 class LiveFigure(anywidget.AnyWidget):
-    """A figure in the browser, kept in step with a Python `go.Figure` by diffs."""
+    """A figure in the browser, kept in step with a Python `go.Figure`: base + patch (see the
+    module docstring)."""
     _esm = STATIC / "view.js"
     _loader = traitlets.Instance(PlotlyLoader).tag(sync=True, **widget_serialization)
     _key = traitlets.Unicode().tag(sync=True)
-    _figure = traitlets.Unicode().tag(sync=True)   # the figure when the widget was made
+    _figure = traitlets.Unicode().tag(sync=True)   # the base figure
+    _patch = traitlets.Unicode("").tag(sync=True)  # its diff to the current figure ("" if none)
+    _seq = traitlets.Int(0).tag(sync=True)         # pushes so far (the browser redraws on it)
 
     def __init__(self, fig: go.Figure, **kwargs):
-        self.sent = figure_dict(fig)
-        self.messages = 0                     # diffs sent
+        self.base = figure_dict(fig)
+        self.messages = 0                     # updates sent
         self.bytes = 0                        # their size (JSON text)
-        super().__init__(_loader=loader(), _key=uuid.uuid4().hex, _figure=to_json_plotly(self.sent),
+        super().__init__(_loader=loader(), _key=uuid.uuid4().hex, _figure=to_json_plotly(self.base),
                          **kwargs)
 
     def push(self, fig: go.Figure) -> None:
-        """Send what changed since the last push (nothing if nothing did)."""
+        """Send the current figure as a patch to the base (or as a new base, when the patch
+        would be bigger than the base); nothing if it did not change since the last push."""
         new = figure_dict(fig)
-        d = diff(self.sent, new)
-        self.sent = new
-        if d is not None:
-            text = to_json_plotly(d)
-            self.send({"diff": text})
-            self.messages += 1
-            self.bytes += len(text)
+        d = diff(self.base, new)
+        patch = "" if d is None else to_json_plotly(d)
+        if patch == self._patch:
+            return
+        with self.hold_sync():
+            if len(patch) > len(self._figure):
+                self.base = new
+                self._figure = to_json_plotly(new)
+                self._patch = ""
+                self.bytes += len(self._figure)
+            else:
+                self._patch = patch
+                self.bytes += len(patch)
+            self._seq += 1
+        self.messages += 1
 
 
 def static_bundle(fig: go.Figure, text: str = "") -> dict:

@@ -3,27 +3,63 @@
 // plotly.js comes once per page: from `window.Plotly` when the page already has it (JupyterLab's
 // plotly extension sets it when it draws a static figure), else from the kernel's single
 // `PlotlyLoader` model, which carries plotly.min.js gzipped (~1.5 MB, once per kernel). Each
-// view model then receives its figure once (`_figure`, when it is first shown) and afterwards
-// only diffs (custom messages): changed top-level keys of changed traces and of the layout.
-// The model keeps the current figure, so a view shown again (or twice) draws the latest state.
+// view model holds its figure as two synced strings: a base (`_figure`) and the patch from it to
+// the current figure (`_patch`: changed top-level keys of changed traces and of the layout);
+// `_seq` counts the updates. What is drawn is always base + patch, read from the model, so a
+// view that starts late (its module or plotly.js still loading while the kernel sends) or is
+// shown again draws the latest state: no update can be missed.
 
 const PLOTLY = "__nasbenchPlotly";
-const FIGURES = new Map();  // model key -> {fig, redraws: Set of functions}
+const MIME = "application/vnd.plotly.v1+json";
+const FIGURES = new Map();  // model key -> {base, patchText, redraws: Set of functions, ...}
+
+// plotly.js through JupyterLab's plotly extension, when the page has it: draw an empty figure
+// off-screen with the extension's renderer, which loads its plotly.js and sets `window.Plotly`.
+// The static figures every finished view leaves are drawn by that same extension, so the page
+// then holds one plotly.js instead of two.
+async function fromExtension(model) {
+  const rendermime = model.widget_manager && model.widget_manager.rendermime;
+  if (!rendermime || !rendermime.mimeTypes || !rendermime.mimeTypes.includes(MIME)) return null;
+  const renderer = rendermime.createRenderer(MIME);
+  const host = renderer.node;
+  // off-screen and zero-sized: the extension skips its PNG snapshot of a figure it cannot see
+  Object.assign(host.style, { position: "absolute", left: "-10000px", width: "0px", height: "0px", overflow: "hidden" });
+  document.body.appendChild(host);
+  try {
+    await renderer.renderModel(rendermime.createModel({ data: { [MIME]: { data: [], layout: { height: 10 } } } }));
+  } finally {
+    host.remove();
+    renderer.dispose();
+  }
+  return globalThis.Plotly && globalThis.Plotly.react ? globalThis.Plotly : null;
+}
+
+// plotly.js from the kernel's PlotlyLoader (VS Code, or a page without the extension).
+async function fromKernel(model) {
+  const ref = model.get("_loader");
+  const loader = await model.widget_manager.get_model(ref.slice("IPY_MODEL_".length));
+  const bytes = loader.get("bundle");
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  const source = await new Response(stream).text();
+  const module = { exports: {} };
+  new Function("module", "exports", "define", source)(module, module.exports, undefined);
+  const Plotly = module.exports.react ? module.exports : globalThis.Plotly;
+  globalThis.Plotly = globalThis.Plotly || Plotly;
+  return Plotly;
+}
 
 function loadPlotly(model) {
   if (!globalThis[PLOTLY]) {
     globalThis[PLOTLY] = (async () => {
-      if (globalThis.Plotly && globalThis.Plotly.react) return globalThis.Plotly;
-      const ref = model.get("_loader");
-      const loader = await model.widget_manager.get_model(ref.slice("IPY_MODEL_".length));
-      const bytes = loader.get("bundle");
-      const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-      const source = await new Response(stream).text();
-      const module = { exports: {} };
-      new Function("module", "exports", "define", source)(module, module.exports, undefined);
-      const Plotly = module.exports.react ? module.exports : globalThis.Plotly;
-      globalThis.Plotly = globalThis.Plotly || Plotly;
-      return Plotly;
+      const from = (source, Plotly) => { globalThis.__nasbenchPlotlyFrom = source; return Plotly; };
+      if (globalThis.Plotly && globalThis.Plotly.react) return from("page", globalThis.Plotly);
+      let Plotly = null;
+      try {
+        Plotly = await fromExtension(model);
+      } catch (error) {
+        console.warn("nasbench: plotly.js from the page's plotly extension failed, using the kernel's", error);
+      }
+      return Plotly ? from("extension", Plotly) : from("kernel", await fromKernel(model));
     })();
     globalThis[PLOTLY].catch(() => { delete globalThis[PLOTLY]; });
   }
@@ -48,11 +84,26 @@ function patch(target, keys) {
 
 function state(model) {
   const key = model.get("_key");
-  if (!FIGURES.has(key)) {
-    const fig = JSON.parse(model.get("_figure"));
-    FIGURES.set(key, { key, fig, initial: points(fig.data), redraws: new Set(), updates: 0 });
+  if (!FIGURES.has(key)) FIGURES.set(key, { key, baseText: null, base: null, patchText: null,
+                                           initial: null, redraws: new Set(), updates: 0 });
+  const s = FIGURES.get(key);
+  const baseText = model.get("_figure"), patchText = model.get("_patch");
+  if (baseText !== s.baseText) {
+    s.baseText = baseText;
+    s.base = JSON.parse(baseText);
   }
-  return FIGURES.get(key);
+  s.patchText = patchText;
+  s.updates = model.get("_seq");
+  if (s.initial === null) s.initial = s.updates === 0 ? points(s.base.data) : -1;  // -1: not seen
+  return s;
+}
+
+// A fresh copy of the current figure: plotly writes into what it is given, so each draw gets
+// its own (one deep copy of the base, the patch parsed anew).
+function current(s) {
+  const fig = structuredClone(s.base);
+  if (s.patchText) apply(fig, JSON.parse(s.patchText));
+  return fig;
 }
 
 // How much a figure shows (the browser test checks that live views grow).
@@ -61,17 +112,30 @@ function points(data) {
   return data.reduce((n, t) => n + size(t.x) + size(t.z), 0);
 }
 
+const CONFIG = { responsive: true, displaylogo: false };
+
+// Plotly.react, or a fresh plot where react cannot get from the figure drawn to this one (it
+// throws "Something went wrong with axis scaling" going from a view's empty placeholder to the
+// subplots it lays out at run_start, when no state in between was drawn).
+async function draw(Plotly, plot, fig, again) {
+  try {
+    await Plotly.react(plot, fig.data, fig.layout, CONFIG);
+  } catch (error) {
+    const fresh = again();
+    Plotly.purge(plot);             // (drops the plot's event listeners too)
+    plot.listening = false;
+    await Plotly.newPlot(plot, fresh.data, fresh.layout, CONFIG);
+  }
+}
+
 export default {
   initialize({ model }) {
-    const s = state(model);
-    const onMessage = (msg) => {
-      if (!msg || msg.diff === undefined) return;
-      apply(s.fig, JSON.parse(msg.diff));
-      s.updates += 1;
+    const onUpdate = () => {
+      const s = state(model);
       for (const redraw of s.redraws) redraw();
     };
-    model.on("msg:custom", onMessage);
-    return () => model.off("msg:custom", onMessage);
+    model.on("change:_seq", onUpdate);
+    return () => model.off("change:_seq", onUpdate);
   },
 
   async render({ model, el }) {
@@ -84,7 +148,6 @@ export default {
     el.appendChild(plot);
     const Plotly = await loadPlotly(model);
     const picked = new Map();  // a dropdown the reader used: menu -> button (kept across redraws)
-    let listening = false;
     let pending = false;
     let drawing = Promise.resolve();
     const redraw = () => {
@@ -92,15 +155,16 @@ export default {
       pending = true;
       requestAnimationFrame(() => {
         pending = false;
-        const fig = structuredClone(s.fig);  // plotly writes into what it is given
+        state(model);                        // the model's latest figure
+        const fig = current(s);
         const updates = s.updates;
         for (const [m, b] of picked) {
           if (fig.layout.updatemenus && fig.layout.updatemenus[m]) fig.layout.updatemenus[m].active = b;
         }
-        drawing = drawing.then(() => Plotly.react(plot, fig.data, fig.layout,
-          { responsive: true, displaylogo: false })).then(async () => {
-          if (!listening) {
-            listening = true;
+        // one redraw after the other; one that fails is logged and the next one goes on
+        drawing = drawing.then(() => draw(Plotly, plot, fig, () => current(s))).then(async () => {
+          if (!plot.listening) {
+            plot.listening = true;
             plot.on("plotly_buttonclicked", (e) => picked.set(e.menu._index, e.active));
           }
           for (const [m, b] of picked) {   // redo the reader's choice on the new data
@@ -110,6 +174,10 @@ export default {
           plot.dataset.updates = String(updates);
           (globalThis.__nasbenchLog = globalThis.__nasbenchLog || []).push(
             { key: s.key, updates, points: points(fig.data), initial: s.initial, t: Date.now() });
+        }).catch((error) => {
+          console.error("nasbench: a view could not redraw", error);
+          (globalThis.__nasbenchLog = globalThis.__nasbenchLog || []).push(
+            { key: s.key, updates, error: String(error), t: Date.now() });
         });
       });
     };
