@@ -11,7 +11,7 @@ from nasbench.report import VIEWS, write_report
 from nasbench.spaces import Space, get_space
 from nasbench.widgets import AlphaEvolution, SupernetGraph, op_color
 from nasbench.widgets.alpha import MAX_POINTS
-from nasbench.widgets.graph import dot_layout, layered_layout, parse_plain
+from nasbench.widgets.graph import dot_layout, edge_paths, layered_layout, parse_plain
 
 DARTS = get_space("darts")
 
@@ -104,6 +104,33 @@ def test_layered_layout_puts_edges_left_to_right_and_stacks_the_two_cells():
     reduce = [pos[n][1] for n in g.nodes if n.startswith("reduce")]
     assert min(normal) > max(reduce)
     assert len(set(pos.values())) == len(pos), "two nodes drawn on the same spot"
+
+
+def test_edges_into_one_node_arrive_at_distinct_angles_on_the_darts_cell():
+    """The arrowheads into a node (c_k's four concatenation edges, node 3's five inputs) must not
+    pile up: measured on the drawn points, any two edges into the same node arrive at least 10
+    degrees apart, and no bowed edge leaves the band between the cells."""
+    space = get_space("darts")
+    view = SupernetGraph.from_events([start(space)])
+    graph = space.describe()["graph"]
+    paths = edge_paths(graph, view.pos)
+    arrivals = {}
+    for e, pts in zip(graph["edges"], paths):
+        dx, dy = pts[-1] - pts[-2]
+        arrivals.setdefault(e["target"], []).append(np.degrees(np.arctan2(dy, dx)))
+    into_output = [a for t, a in arrivals.items() if t.endswith(":out")]
+    assert into_output and max(len(a) for a in into_output) == 4
+    for target, angles in arrivals.items():
+        angles = sorted(angles)
+        gaps = np.diff(angles)
+        assert len(angles) < 2 or gaps.min() >= 10, (target, angles)
+    ys = {n: xy[1] for n, xy in view.pos.items()}
+    normal = [y for n, y in ys.items() if n.startswith("normal")]
+    reduce = [y for n, y in ys.items() if n.startswith("reduce")]
+    gap = (min(normal) + max(reduce)) / 2
+    for e, pts in zip(graph["edges"], paths):
+        above = e["target"].startswith("normal")
+        assert (pts[:, 1] > gap).all() if above else (pts[:, 1] < gap).all(), e
 
 
 def test_dot_is_optional_and_its_output_is_parsed(monkeypatch):

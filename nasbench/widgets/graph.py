@@ -117,24 +117,44 @@ def curve(p: tuple[float, float], q: tuple[float, float], bend: float, n: int = 
 
 def edge_paths(graph: dict, pos: dict[str, tuple[float, float]]) -> list[np.ndarray]:
     """The drawn points of every edge of `graph` (run_start's `space.graph`). An edge between
-    neighbouring columns is straight; a longer one bows out, further the longer it is, away from
-    the middle of its component (so the edges from DARTS' two inputs fan out above and below),
-    or, on the middle line, above for edges into inner nodes and below for edges into an output."""
+    neighbouring columns is straight; a longer one bows out, away from the middle of its component
+    (so the edges from DARTS' two inputs fan out above and below), or, on the middle line, above
+    for edges into inner nodes. Edges into an output (DARTS' concatenation into c_k) take turns
+    below and above. Among the bowed edges into one node on one side, the longer an edge, the
+    steeper it arrives (20, 34, 48 degrees...): nested arcs whose arrowheads do not pile up."""
     ids = [n["id"] for n in graph["nodes"]]
     kind = {n["id"]: n.get("kind") for n in graph["nodes"]}
     component = components(ids, [(e["source"], e["target"]) for e in graph["edges"]])
     centre = {c: np.mean([pos[n][1] for n in ids if component[n] == c]) for c in set(component.values())}
+    span = [abs(pos[e["target"]][0] - pos[e["source"]][0]) for e in graph["edges"]]
+    side = {}                                  # edge index -> +1 (above) or -1 (below)
+    into = {}                                  # target -> its bowed edges, shortest first
+    for i, e in enumerate(graph["edges"]):
+        if span[i] > 1:
+            into.setdefault(e["target"], []).append(i)
+    for target, edges in into.items():
+        edges.sort(key=lambda i: (span[i], i))
+        for rank, i in enumerate(edges):
+            e = graph["edges"][i]
+            offset = (pos[e["source"]][1] + pos[target][1]) / 2 - centre[component[target]]
+            if abs(offset) > 1e-6:
+                side[i] = 1 if offset > 0 else -1
+            elif kind[target] == "output":
+                side[i] = -1 if rank % 2 == 0 else 1
+            else:
+                side[i] = 1
     paths = []
-    for e in graph["edges"]:
+    for i, e in enumerate(graph["edges"]):
         p, q = pos[e["source"]], pos[e["target"]]
-        span = abs(q[0] - p[0])
-        if span <= 1:
+        if i not in side:
             paths.append(curve(p, q, 0.0))
             continue
-        side = (p[1] + q[1]) / 2 - centre[component[e["source"]]]
-        up = side > 1e-6 or (abs(side) <= 1e-6 and kind[e["target"]] != "output")
+        rank = [j for j in into[e["target"]] if side[j] == side[i]].index(i)
+        angle = np.radians(20 + 14 * min(rank, 3))
+        # a quadratic Bezier arrives at angle a to its chord when its middle moves by L/4 tan(a)
+        bend = np.hypot(q[0] - p[0], q[1] - p[1]) / 4 * np.tan(angle)
         # curve() bends to the left of p -> q: up for an edge drawn left to right
-        paths.append(curve(p, q, 0.2 * (span - 1) ** 0.8 * (1 if up == (q[0] > p[0]) else -1)))
+        paths.append(curve(p, q, bend * (1 if (side[i] > 0) == (q[0] > p[0]) else -1)))
     return paths
 
 
