@@ -28,7 +28,7 @@ TARGET_BYTES, TARGET_HEAP, TARGET_SAVED = 8e6, 120, 2e6
 BEFORE = "97e38db"   # the last commit before issue 8's machinery
 
 
-def measure(code: Path, notebooks: list[str], smoke: bool, out: Path) -> list[dict]:
+def measure(code: Path, notebooks: list[str], smoke: bool, out: Path, keep: Path | None = None) -> list[dict]:
     """Run each notebook in a lab whose kernels import nasbench from `code`."""
     from playwright.sync_api import sync_playwright
     root = out / "notebooks"
@@ -47,8 +47,12 @@ def measure(code: Path, notebooks: list[str], smoke: bool, out: Path) -> list[di
             rows.append({"notebook": name, "finished": run.finished, "errors": len(run.errors),
                          "mb": run.ws_bytes / 1e6, "largest_mb": run.largest_frame / 1e6,
                          "heap_peak": run.heap_peak, "heap_end": run.heap_end, "seconds": run.seconds,
-                         "saved_mb": (root / f"{name}.ipynb").stat().st_size / 1e6, "figures": len(run.plots)})
+                         "saved_mb": (root / f"{name}.ipynb").stat().st_size / 1e6, "figures": len(run.plots),
+                         "plotly_from": run.plotly_from})
             print(json.dumps(rows[-1]), flush=True)
+            if keep is not None:   # the saved notebook, to see what its size is made of
+                keep.mkdir(parents=True, exist_ok=True)
+                shutil.copy(root / f"{name}.ipynb", keep / f"{name}.ipynb")
         browser.close()
     return rows
 
@@ -58,6 +62,7 @@ def main() -> None:
     parser.add_argument("--default", nargs="*", default=None,
                         help="notebooks (stems) to run in default mode instead of every notebook in smoke mode")
     parser.add_argument("--before", default=BEFORE, help="git revision measured as 'before' ('' to skip)")
+    parser.add_argument("--keep", type=Path, default=None, help="copy the saved notebooks (after) into this folder")
     args = parser.parse_args()
     smoke = args.default is None
     notebooks = args.default or sorted(p.stem for p in (REPO / "notebooks").glob("*.ipynb"))
@@ -72,7 +77,7 @@ def main() -> None:
             subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
             have = [n for n in notebooks if (old / "notebooks" / f"{n}.ipynb").exists()]
             results["before"] = measure(old, have, smoke, tmp / "run-before")
-        results["after"] = measure(REPO, notebooks, smoke, tmp / "run-after")
+        results["after"] = measure(REPO, notebooks, smoke, tmp / "run-after", keep=args.keep)
     mode = "smoke" if smoke else "default"
     print(f"\n{'notebook':14} {'':6} {'MB ws':>7} {'largest':>8} {'heap MB':>8} {'saved MB':>9} {'Run All s':>10}  ({mode} mode)")
     for name in notebooks:
