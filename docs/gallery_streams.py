@@ -98,3 +98,74 @@ def eval_run(n=60, seed=0, generations=6):
                                  flops=float(50 + 250 * rng.random())))
     events.append(end(n))
     return events
+
+
+def controller_run(updates=400, seed=0):
+    """ENAS' controller on its 40-decision space (5 nodes x 2 inputs + 2 ops, two cells): the
+    policy sharpens decision by decision; reward above a baseline that follows it."""
+    space = get_space("enas")
+    rng = np.random.default_rng(seed)
+    events = [start(space, "enas")]
+    logits = [np.zeros(len(o)) for o in space.options]
+    favourite = [int(rng.integers(len(o))) for o in space.options]
+    speed = rng.uniform(0.002, 0.03, len(space.options))
+    baseline = 0.1
+    for t in range(1, updates + 1):
+        for d, row in enumerate(logits):
+            row += rng.normal(0, 0.02, len(row))
+            row[favourite[d]] += speed[d]
+        probs = [np.exp(r) / np.exp(r).sum() for r in logits]
+        reward = 0.1 + 0.7 * (1 - np.exp(-t / 150)) + rng.normal(0, 0.04)
+        baseline = 0.95 * baseline + 0.05 * reward
+        entropy = float(sum(-(p * np.log(p)).sum() for p in probs))
+        events.append(make_event("step", t, step=t, epoch=t // 50, phase="controller", loss=-reward))
+        for name, value in (("reward", reward), ("baseline", baseline), ("advantage", reward - baseline),
+                            ("entropy", entropy)):
+            events.append(make_event("metric", t, step=t, name=name, value=float(value)))
+        events.append(make_event("alpha", t, step=t, probs=[list(map(float, p)) for p in probs]))
+    events.append(end(updates + 1))
+    return events
+
+
+def latency_run(space_name="proxyless", steps=300, target=0.8, seed=0):
+    """A hardware-aware search on ProxylessNAS' 21-layer chain: expected latency falling to its
+    target as the latency term bites, the two loss terms, and the measured table (ms)."""
+    space = get_space(space_name)
+    rng = np.random.default_rng(seed)
+    lut = [[0.0 if o in ("zero", "skip", "skip_connect") else
+            round(float(0.01 * (1 + d % 5) * (1 + k) + rng.uniform(0, 0.01)), 4)
+            for k, o in enumerate(opts)] for d, opts in enumerate(space.options)]
+    start_ms = float(sum(np.mean(row) for row in lut))
+    info = {"lut": lut, "spread": [[0.0] * len(r) for r in lut], "base_ms": 0.2, "options": space.options,
+            "target_ms": round(target * start_ms, 4), "bounds": [], "device": "cpu", "device_name": "synthetic",
+            "threads": 1}
+    events = [make_event("run_start", 0, method="proxyless", dataset="imagenet", seed=0, config={"lut": info},
+                         space=space.describe())]
+    for t in range(1, steps + 1):
+        expected = start_ms * (target + (1 - target) * np.exp(-t / 60)) + rng.normal(0, 0.005)
+        task = 2.3 * np.exp(-t / 120) + 0.6 + rng.normal(0, 0.05)
+        events.append(make_event("step", t, step=t, epoch=t // 50, phase="arch", loss=task))
+        for name, value in (("expected_latency_ms", expected), ("task_loss", task),
+                            ("latency_loss", 0.3 * max(0.0, expected / info["target_ms"] - 1) + 0.02)):
+            events.append(make_event("metric", t, step=t, name=name, value=float(value)))
+    events.append(end(steps + 1))
+    return events
+
+
+def memory_run(samples=30, seed=0):
+    """SMASH on its full space (3 blocks of memory banks): sampled architectures' reads and
+    writes, and the generated weights' norms per op settling as the hypernet trains."""
+    space = get_space("smash")
+    rng = np.random.default_rng(seed)
+    events = [start(space, "smash")]
+    ops = [d[: d.index(".", d.index(".") + 1)] for d in space.decisions if d.endswith(".convs")]
+    scale = {op: rng.uniform(0.5, 2.0) for op in ops}
+    for t in range(1, samples + 1):
+        choices = space.sample(rng)
+        events.append(make_event("sample", t, step=t, choices=list(choices), arch=space.encode(choices),
+                                 purpose="train"))
+        for op in ops:
+            value = scale[op] * (1 + 2 * np.exp(-t / 8)) + rng.normal(0, 0.05)
+            events.append(make_event("metric", t, step=t, name=f"wnorm/{op}", value=float(value)))
+    events.append(end(samples + 1))
+    return events

@@ -23,6 +23,9 @@ SHOTS = {  # file name -> the cell that shows the view
     "board": "TrainingBoard.from_events(g.board_run())",
     "ranking": "KLRanking.from_events(g.eval_run())",
     "evolution": "EvolutionPanel.from_events(g.eval_run())",
+    "controller_enas": "ControllerPanel.from_events(g.controller_run())",
+    "latency_proxyless": "LatencyPanel.from_events(g.latency_run())",
+    "memory_smash": "MemoryBankView.from_events(g.memory_run())",
 }
 
 

@@ -54,8 +54,10 @@ class ControllerPanel(EventView):
         fig.update_xaxes(title_text="controller update", row=2, col=1)
         fig.update_xaxes(title_text="controller update", row=1, col=2)
         fig.update_yaxes(autorange="reversed", tickfont=dict(size=8), row=1, col=2)
-        fig.update_layout(height=440, margin=dict(l=10, r=10, t=50, b=30), plot_bgcolor="white",
-                          legend=dict(orientation="h", y=1.12), title="controller")
+        # title, then the legend, then the panels' titles: each on its own line
+        fig.update_layout(height=470, margin=dict(l=10, r=10, t=95, b=30), plot_bgcolor="white",
+                          legend=dict(orientation="h", x=0, y=1.09, yanchor="bottom"),
+                          title=dict(text="controller", y=0.985, yanchor="top"))
         return self.new_figure(fig)
 
     def handle(self, event):

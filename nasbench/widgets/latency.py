@@ -71,7 +71,7 @@ class LatencyPanel(SeveralRuns):
         fig = make_subplots(
             rows=2, cols=3, specs=[[{}, {}, {}], [{}, {"colspan": 2}, None]],
             subplot_titles=("expected latency (ms) vs target", "task loss and latency term",
-                            "temperature", "norm vs threshold (per layer)", "latency table (ms)"),
+                            "temperature (FBNet)", "norm vs threshold per layer (Single-Path NAS)", "latency table (ms)"),
             vertical_spacing=0.16, horizontal_spacing=0.08)
         fig.update_layout(height=560, margin=dict(l=50, r=10, t=50, b=30), legend=dict(orientation="h"))
         for col in (1, 2, 3):

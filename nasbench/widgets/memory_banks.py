@@ -97,8 +97,9 @@ class MemoryBankView(EventView):
         fig.update_xaxes(row=1, col=1, title_text="ops of each block, in order", showgrid=False, zeroline=False)
         fig.update_yaxes(row=1, col=1, title_text="bank", showgrid=False, zeroline=False)
         fig.update_xaxes(row=1, col=2, title_text="step")
-        fig.update_layout(height=440, margin=dict(l=10, r=10, t=50, b=40), plot_bgcolor="white",
-                          legend=dict(orientation="h", y=-0.15), title="memory banks")
+        fig.update_layout(height=460, margin=dict(l=10, r=10, t=80, b=40), plot_bgcolor="white",
+                          legend=dict(orientation="h", y=-0.15),
+                          title=dict(text="memory banks", y=0.98, yanchor="top"))
         return self.new_figure(fig)
 
     # -- events -> state ---------------------------------------------------------------------
