@@ -113,6 +113,7 @@ function points(data) {
 }
 
 const CONFIG = { responsive: true, displaylogo: false };
+const BUDGET = 0.2;   // the share of the page's time one view may spend drawing
 
 // Plotly.react, or a fresh plot where react cannot get from the figure drawn to this one (it
 // throws "Something went wrong with axis scaling" going from a view's empty placeholder to the
@@ -150,11 +151,16 @@ export default {
     const picked = new Map();  // a dropdown the reader used: menu -> button (kept across redraws)
     let pending = false;
     let drawing = Promise.resolve();
+    let began = -Infinity;   // when the last draw started, and how long it took (ms)
+    let took = 0;
     const redraw = () => {
-      if (pending) return;  // at most one redraw per animation frame
+      if (pending) return;  // updates that come meanwhile are drawn together, as the latest state
       pending = true;
-      requestAnimationFrame(() => {
+      // a view spends at most BUDGET of the page's time drawing: a slow one waits longer
+      const wait = Math.max(0, began + took / BUDGET - performance.now());
+      setTimeout(() => requestAnimationFrame(() => {
         pending = false;
+        began = performance.now();
         state(model);                        // the model's latest figure
         const fig = current(s);
         const updates = s.updates;
@@ -171,6 +177,7 @@ export default {
             const button = ((fig.layout.updatemenus || [])[m] || { buttons: [] }).buttons[b];
             if (button) await Plotly[button.method](plot, ...button.args);
           }
+          took = performance.now() - began;
           plot.dataset.updates = String(updates);
           (globalThis.__nasbenchLog = globalThis.__nasbenchLog || []).push(
             { key: s.key, updates, points: points(fig.data), initial: s.initial, t: Date.now() });
@@ -179,7 +186,7 @@ export default {
           (globalThis.__nasbenchLog = globalThis.__nasbenchLog || []).push(
             { key: s.key, updates, error: String(error), t: Date.now() });
         });
-      });
+      }), wait);
     };
     s.redraws.add(redraw);
     redraw();
