@@ -111,3 +111,36 @@ def test_op_colours_are_stable_and_distinct_for_the_cell_ops():
     ops = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
     assert len({op_color(o) for o in ops}) == len(ops)
     assert op_color("some_new_block") == op_color("some_new_block")
+
+
+class SlowView(TrainingBoard):
+    """A TrainingBoard whose every redraw costs `cost` seconds on the shared fake clock."""
+
+    def __init__(self, clock, cost, **kwargs):
+        self.cost = cost
+        super().__init__(live=False, clock=clock, **kwargs)
+
+    def render(self):
+        super().render()
+        self.clock.now += self.cost
+
+
+@pytest.mark.parametrize("n_views", [1, 3])
+def test_all_views_together_redraw_within_their_budget(n_views):
+    """Redraws costing 20 ms, an event every 50 ms: whatever the number of views, the time spent
+    redrawing (counted on the clock) stays within `budget` of the whole, and the views share it."""
+    clock = FakeClock()
+    views = [SlowView(clock, cost=0.02) for _ in range(n_views)]
+    start = clock.now
+    events = list(stream(2000))
+    for e in events[:-1]:       # (not run_end: its final redraw is unthrottled by design)
+        clock.now += 0.05
+        for v in views:
+            v(e)
+    elapsed = clock.now - start
+    spent = sum(v.renders * v.cost for v in views)
+    budget = views[0].budget
+    assert spent / elapsed <= budget * 1.05, (spent / elapsed, budget)
+    assert spent / elapsed >= budget * 0.6            # and uses it (the views still redraw often)
+    counts = [v.renders for v in views]
+    assert max(counts) - min(counts) <= 2              # shared evenly

@@ -88,12 +88,17 @@ def in_notebook() -> bool:
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
+_REDRAWING: dict[int, float] = {}   # id(view) -> when it last redrew: the views sharing `budget`
+_RECENT = 10.0                       # seconds: a view that redrew within them is still sharing it
+
+
 class EventView:
     """Base class: subclasses write `build()` (make `self.fig` once), `handle(event)` (update
     state) and `render()` (copy state into `self.fig`)."""
 
     min_interval: float = 0.25        # seconds between redraws: at most 4 a second
-    budget: float = 0.04              # and redraws take at most this share of the time
+    budget: float = 0.04              # and the redraws of all views together take at most this
+                                      # share of the time (see `_redraw`)
 
     def __init__(self, *, live: bool | None = None, min_interval: float | None = None,
                  clock: Callable[[], float] = time.monotonic):
@@ -167,9 +172,14 @@ class EventView:
                 self._show()   # a new run into a finished view: live again
         self.renders += 1
         self._dirty = False
-        self._last_render = self.clock()
-        # a slow redraw (a big figure) waits longer, so redraws stay within `budget` of the time
-        self._interval = max(self.min_interval, (self._last_render - began) / self.budget)
+        self._last_render = now = self.clock()
+        # a slow redraw (a big figure) waits longer, so that the redraws of all the views that are
+        # redrawing now stay within `budget` of the time together: each gets budget / n of it
+        _REDRAWING[id(self)] = now
+        for key in [k for k, t in _REDRAWING.items() if not 0 <= now - t < _RECENT]:
+            del _REDRAWING[key]
+        n = max(1, len(_REDRAWING))
+        self._interval = max(self.min_interval, n * (now - began) / self.budget)
 
     # -- in a notebook -----------------------------------------------------------------------
     @property
