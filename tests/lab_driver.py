@@ -99,6 +99,9 @@ class NotebookRun:
     largest_frame: int = 0
     heap_peak: float = 0.0                # MB, JSHeapUsedSize sampled while running
     heap_end: float = 0.0                 # MB, after a garbage collection at the end
+    heap_live: float = 0.0                # MB, the most the page kept right after a collection
+                                          # (with collect_every; else only the one at the end)
+    timeline: list = field(default_factory=list)   # (seconds, heap MB, running cell) per sample
     errors: list = field(default_factory=list)
     plots: list = field(default_factory=list)      # PLOTS_JS at the end
     live_log: list = field(default_factory=list)   # view.js' redraws: {key, updates, points, t}
@@ -111,9 +114,11 @@ class NotebookRun:
 
 def run_notebook(browser, base: str, token: str, path: str, timeout: float = 600,
                  shots: Path | None = None, viewport=(1400, 1000), save: bool = False,
-                 keep_open: bool = False) -> NotebookRun:
+                 keep_open: bool = False, collect_every: float | None = None) -> NotebookRun:
     """Open `path` (relative to the lab's root), Run All, wait until every cell ran (then save
-    it if asked). `keep_open`: leave the page open as `run.page` (the caller closes it)."""
+    it if asked). `keep_open`: leave the page open as `run.page` (the caller closes it).
+    `collect_every`: force a garbage collection every so many seconds and record the heap after
+    it (`heap_live`); it changes `heap_peak` too (garbage goes sooner), so measure them apart."""
     run = NotebookRun(path)
     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     cdp = page.context.new_cdp_session(page)
@@ -153,12 +158,19 @@ def run_notebook(browser, base: str, token: str, path: str, timeout: float = 600
         run.notices = page.evaluate("() => [...document.querySelectorAll('.jp-Dialog, .Toastify__toast')]"
                                     ".map(e => e.textContent.slice(0, 200))")
         n_cells = len(page.evaluate(STATE_JS)["prompts"])
-        start = time.time()
+        start = collected = time.time()
         page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); return 1; }")
         while time.time() - start < timeout:
             time.sleep(0.5)
-            run.heap_peak = max(run.heap_peak, heap())
+            used = heap()
+            run.heap_peak = max(run.heap_peak, used)
+            if collect_every and time.time() - collected > collect_every:   # what the page keeps
+                cdp.send("HeapProfiler.collectGarbage")
+                run.heap_live = max(run.heap_live, heap())
+                collected = time.time()
             state = page.evaluate(STATE_JS)
+            running = next((i for i, p in enumerate(state["prompts"]) if p.startswith("[*")), None)
+            run.timeline.append((round(time.time() - start, 1), round(used, 1), running))
             if state["errors"]:
                 run.errors = state["errors"]
                 break
@@ -174,6 +186,7 @@ def run_notebook(browser, base: str, token: str, path: str, timeout: float = 600
         run.heap_peak = max(run.heap_peak, heap())
         cdp.send("HeapProfiler.collectGarbage")
         run.heap_end = heap()
+        run.heap_live = max(run.heap_live, run.heap_end)
         run.plots = page.evaluate(PLOTS_JS)
         if save:
             page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
@@ -231,7 +244,8 @@ def reopen(browser, base: str, token: str, path: str) -> list:
 
 def report_line(run: NotebookRun) -> str:
     return (f"{run.name}: {run.ws_bytes / 1e6:.2f} MB over the websocket (largest frame "
-            f"{run.largest_frame / 1e6:.2f} MB), JS heap peak {run.heap_peak:.0f} MB, "
+            f"{run.largest_frame / 1e6:.2f} MB), JS heap peak {run.heap_peak:.0f} MB "
+            f"(kept after collections: {run.heap_live:.0f} MB), "
             f"{run.seconds:.0f} s, {len(run.plots)} plots, plotly.js from {run.plotly_from}")
 
 
