@@ -127,30 +127,31 @@ def edge_paths(graph: dict, pos: dict[str, tuple[float, float]]) -> list[np.ndar
     component = components(ids, [(e["source"], e["target"]) for e in graph["edges"]])
     centre = {c: np.mean([pos[n][1] for n in ids if component[n] == c]) for c in set(component.values())}
     span = [abs(pos[e["target"]][0] - pos[e["source"]][0]) for e in graph["edges"]]
-    side = {}                                  # edge index -> +1 (above) or -1 (below)
-    into = {}                                  # target -> its bowed edges, shortest first
+    into = {}                                  # target -> its bowed edges
     for i, e in enumerate(graph["edges"]):
         if span[i] > 1:
             into.setdefault(e["target"], []).append(i)
+    side, rank = {}, {}                        # edge index -> +1 (above) or -1 (below); its order there
     for target, edges in into.items():
-        edges.sort(key=lambda i: (span[i], i))
-        for rank, i in enumerate(edges):
+        taken = {1: 0, -1: 0}                  # edges placed on each side so far, shortest first
+        for n, i in enumerate(sorted(edges, key=lambda i: (span[i], i))):
             e = graph["edges"][i]
             offset = (pos[e["source"]][1] + pos[target][1]) / 2 - centre[component[target]]
             if abs(offset) > 1e-6:
                 side[i] = 1 if offset > 0 else -1
             elif kind[target] == "output":
-                side[i] = -1 if rank % 2 == 0 else 1
+                side[i] = -1 if n % 2 == 0 else 1
             else:
                 side[i] = 1
+            rank[i] = taken[side[i]]
+            taken[side[i]] += 1
     paths = []
     for i, e in enumerate(graph["edges"]):
         p, q = pos[e["source"]], pos[e["target"]]
         if i not in side:
             paths.append(curve(p, q, 0.0))
             continue
-        rank = [j for j in into[e["target"]] if side[j] == side[i]].index(i)
-        angle = np.radians(20 + 14 * min(rank, 3))
+        angle = np.radians(20 + 14 * min(rank[i], 3))
         # a quadratic Bezier arrives at angle a to its chord when its middle moves by L/4 tan(a)
         bend = np.hypot(q[0] - p[0], q[1] - p[1]) / 4 * np.tan(angle)
         # curve() bends to the left of p -> q: up for an edge drawn left to right

@@ -155,8 +155,7 @@ class LiveFigure(anywidget.AnyWidget):
 
     def __init__(self, fig: go.Figure, **kwargs):
         self.base = figure_dict(fig)
-        self.messages = 0                     # updates sent
-        self.bytes = 0                        # their size (JSON text)
+        self.bytes = 0                        # what the updates weighed (JSON text; `_seq` counts them)
         super().__init__(_loader=loader(), _key=uuid.uuid4().hex, _figure=to_json_plotly(self.base),
                          **kwargs)
 
@@ -178,7 +177,6 @@ class LiveFigure(anywidget.AnyWidget):
                 self._patch = patch
                 self.bytes += len(patch)
             self._seq += 1
-        self.messages += 1
 
 
 def static_bundle(fig: go.Figure, text: str = "") -> dict:

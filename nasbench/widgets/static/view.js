@@ -106,6 +106,11 @@ function current(s) {
   return fig;
 }
 
+// The redraws and failures of every view, for the browser test.
+function log(entry) {
+  (globalThis.__nasbenchLog = globalThis.__nasbenchLog || []).push({ ...entry, t: Date.now() });
+}
+
 // How much a figure shows (the browser test checks that live views grow).
 function points(data) {
   const size = (a) => (a && (a.length !== undefined ? a.length : a.bdata ? a.bdata.length : 0)) || 0;
@@ -122,7 +127,7 @@ async function draw(Plotly, plot, fig, again) {
   try {
     await Plotly.react(plot, fig.data, fig.layout, CONFIG);
   } catch (error) {
-    const fresh = again();
+    const fresh = again();          // (react has written into `fig`)
     Plotly.purge(plot);             // (drops the plot's event listeners too)
     plot.listening = false;
     await Plotly.newPlot(plot, fresh.data, fresh.layout, CONFIG);
@@ -162,13 +167,17 @@ export default {
         pending = false;
         began = performance.now();
         state(model);                        // the model's latest figure
-        const fig = current(s);
         const updates = s.updates;
-        for (const [m, b] of picked) {
-          if (fig.layout.updatemenus && fig.layout.updatemenus[m]) fig.layout.updatemenus[m].active = b;
-        }
+        const prepared = () => {             // with the dropdown choices the reader made
+          const fig = current(s);
+          for (const [m, b] of picked) {
+            if (fig.layout.updatemenus && fig.layout.updatemenus[m]) fig.layout.updatemenus[m].active = b;
+          }
+          return fig;
+        };
+        const fig = prepared();
         // one redraw after the other; one that fails is logged and the next one goes on
-        drawing = drawing.then(() => draw(Plotly, plot, fig, () => current(s))).then(async () => {
+        drawing = drawing.then(() => draw(Plotly, plot, fig, prepared)).then(async () => {
           if (!plot.listening) {
             plot.listening = true;
             plot.on("plotly_buttonclicked", (e) => picked.set(e.menu._index, e.active));
@@ -179,12 +188,10 @@ export default {
           }
           took = performance.now() - began;
           plot.dataset.updates = String(updates);
-          (globalThis.__nasbenchLog = globalThis.__nasbenchLog || []).push(
-            { key: s.key, updates, points: points(fig.data), initial: s.initial, t: Date.now() });
+          log({ key: s.key, updates, points: points(fig.data), initial: s.initial });
         }).catch((error) => {
           console.error("nasbench: a view could not redraw", error);
-          (globalThis.__nasbenchLog = globalThis.__nasbenchLog || []).push(
-            { key: s.key, updates, error: String(error), t: Date.now() });
+          log({ key: s.key, updates, error: String(error) });
         });
       }), wait);
     };
