@@ -38,8 +38,7 @@ def measure(code: Path, notebooks: list[str], smoke: bool, out: Path, keep: Path
     root.mkdir(parents=True)
     for name in notebooks:   # with a kernelspec (older notebooks lacked one: a dialog would block)
         nb = json.loads((code / "notebooks" / f"{name}.ipynb").read_text())
-        nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                        "language": "python"}
+        nb["metadata"]["kernelspec"] = lab_driver.KERNELSPEC
         (root / f"{name}.ipynb").write_text(json.dumps(nb))
     env = {"PYTHONPATH": str(code), "NASBENCH_SMOKE": "1" if smoke else "0"}
     rows = []

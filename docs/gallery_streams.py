@@ -9,8 +9,8 @@ from nasbench.ops import PARAMETER_FREE
 from nasbench.spaces import get_space
 
 
-def start(space, method="synthetic"):
-    return make_event("run_start", 0, method=method, dataset="cifar10", seed=0, config={},
+def start(space, method="synthetic", config=None):
+    return make_event("run_start", 0, method=method, dataset="cifar10", seed=0, config=config or {},
                       space=space.describe())
 
 
@@ -67,8 +67,7 @@ def sample_run(space_name="chain-shuffle", steps=400, fair=False, seed=0):
 def board_run(steps=400, seed=0):
     """Two phases and metrics of very different scales (drop rate, Kendall tau, temperature)."""
     rng = np.random.default_rng(seed)
-    events = [make_event("run_start", 0, method="oneshot", dataset="cifar10", seed=0, config={},
-                         space=get_space("nb201").describe())]
+    events = [start(get_space("nb201"), "oneshot")]
     for t in range(steps):
         for phase, scale in (("weights", 1.0), ("arch", 1.2)):
             events.append(make_event("step", t, step=t, epoch=t // 50, phase=phase,
@@ -139,8 +138,7 @@ def latency_run(space_name="proxyless", steps=300, target=0.8, seed=0):
     info = {"lut": lut, "spread": [[0.0] * len(r) for r in lut], "base_ms": 0.2, "options": space.options,
             "target_ms": round(target * start_ms, 4), "bounds": [], "device": "cpu", "device_name": "synthetic",
             "threads": 1}
-    events = [make_event("run_start", 0, method="proxyless", dataset="imagenet", seed=0, config={"lut": info},
-                         space=space.describe())]
+    events = [start(space, "proxyless", config={"lut": info})]
     for t in range(1, steps + 1):
         expected = start_ms * (target + (1 - target) * np.exp(-t / 60)) + rng.normal(0, 0.005)
         task = 2.3 * np.exp(-t / 120) + 0.6 + rng.normal(0, 0.05)

@@ -30,12 +30,8 @@ SHOTS = {  # file name -> the cell that shows the view
 
 
 def notebook() -> dict:
-    cells = ["import gallery_streams as g\nfrom nasbench.widgets import *"] + list(SHOTS.values())
-    return {"cells": [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
-                       "source": c} for c in cells],
-            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                        "language": "python"}},
-            "nbformat": 4, "nbformat_minor": 5}
+    return lab_driver.code_notebook(["import gallery_streams as g\nfrom nasbench.widgets import *",
+                                     *SHOTS.values()])
 
 
 def main(out: Path = HERE / "img") -> None:

@@ -47,6 +47,16 @@ STATE_JS = """() => {
 }"""
 
 
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
+def code_notebook(cells: list[str]) -> dict:
+    """A notebook of code cells on the project's kernel (no "Select Kernel" dialog)."""
+    return {"cells": [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+                       "source": c} for c in cells],
+            "metadata": {"kernelspec": KERNELSPEC}, "nbformat": 4, "nbformat_minor": 5}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -115,15 +115,11 @@ RESTYLE_JS = """async (k) => {
 
 
 def test_a_saved_alpha_view_picks_any_decision_without_a_kernel(lab, browser):
-    """The final AlphaEvolution's dropdown carries every decision's history as typed arrays
-    (compact saved notebooks); picking a decision in the page must draw that decision's
-    softmax(alpha) over steps, as the events had it."""
+    """The final AlphaEvolution's dropdown carries every decision's history (plain JSON lists:
+    Plotly.restyle cannot take typed arrays one per trace); picking a decision in the page must
+    draw that decision's softmax(alpha) over steps, as the events had it."""
     root, base, token = lab
-    nb = {"cells": [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
-                     "source": PICKER_CELL}],
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
-    (root / "picker.ipynb").write_text(json.dumps(nb))
+    (root / "picker.ipynb").write_text(json.dumps(lab_driver.code_notebook([PICKER_CELL])))
     run = lab_driver.run_notebook(browser, base, token, "picker.ipynb", keep_open=True)
     page = run.page
     try:
@@ -136,8 +132,8 @@ def test_a_saved_alpha_view_picks_any_decision_without_a_kernel(lab, browser):
     from nasbench.spaces import get_space
     space = get_space("darts")
     rng = np.random.default_rng(0)
-    history = np.array([[rng.dirichlet(np.ones(len(o))) for o in space.options] for _ in range(30)], dtype=object)
-    want = np.array([list(row[k]) for row in history])             # (steps, ops) of decision k
+    history = [[rng.dirichlet(np.ones(len(o))) for o in space.options] for _ in range(30)]
+    want = np.array([row[k] for row in history])                     # (steps, ops) of decision k
     got = np.array([y for y in ys if y]).T                            # the area traces drawn
     assert got.shape == want.shape, (got.shape, want.shape)
     np.testing.assert_allclose(got, want, atol=0.006)                 # the picker keeps 2 digits
