@@ -25,7 +25,7 @@ lab: $(STAMP)
 	JUPYTER_CONFIG_DIR=$(CURDIR)/jupyter $(BIN)/jupyter lab notebooks/ $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --max-worker-restart=1000 $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/nasbench run random --dataset digits --epochs 1 --out runs/demo

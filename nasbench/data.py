@@ -211,10 +211,16 @@ def _stratified_pick(labels: np.ndarray, k: int, rng: np.random.Generator,
 
 
 def _to_float(images: np.ndarray, scale: float, size: int | None) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> float32 in [0, 1], resized to size x size, a chunk at a time."""
+    """uint8 (N, C, H, W) -> float32 in [0, 1], resized to size x size, a chunk at a time.
+
+    The result has plain NCHW strides. A one-channel array from numpy (digits' `[:, None]`) has a
+    stride of 0 on its channel axis, which torch reads as channels-last; every convolution would
+    then run channels-last, the layout on which oneDNN's strided 1x1 backward corrupts the heap on
+    AVX2 CPUs (docs/onednn.md)."""
     out = []
     for start in range(0, len(images), _CHUNK):
-        x = torch.from_numpy(np.ascontiguousarray(images[start:start + _CHUNK])).float() / scale
+        x = torch.from_numpy(np.ascontiguousarray(images[start:start + _CHUNK]))
+        x = x.to(torch.float32, memory_format=torch.contiguous_format) / scale
         if size is not None and tuple(x.shape[2:]) != (size, size):
             x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
                               align_corners=False)

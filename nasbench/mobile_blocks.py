@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from nasbench.blocks import BLOCKS, MBCONV
+from nasbench.ops import GuardedConv2d
 
 
 class Zero(nn.Identity):
@@ -84,7 +85,7 @@ class FBNetSkip(nn.Module):
     def __init__(self, C_in, C_out, stride, affine=True):
         super().__init__()
         self.proj = None if stride == 1 and C_in == C_out else nn.Sequential(
-            nn.Conv2d(C_in, C_out, 1, stride, bias=False), nn.BatchNorm2d(C_out, affine=affine), nn.ReLU())
+            GuardedConv2d(C_in, C_out, 1, stride, bias=False), nn.BatchNorm2d(C_out, affine=affine), nn.ReLU())
 
     def forward(self, x):
         return x if self.proj is None else self.proj(x)

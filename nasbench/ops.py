@@ -11,11 +11,32 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
 class UnknownOp(ValueError):
     """An op name that is not in `OPS`."""
+
+
+class GuardedConv2d(nn.Conv2d):
+    """nn.Conv2d that never hands oneDNN a strided 1x1 convolution.
+
+    On CPUs with AVX2 and no AVX-512, torch 2.14's oneDNN (`brgconv_strided:avx2`) writes out of
+    bounds in the backward pass of a 1x1, stride-2 convolution on channels-last tensors with few
+    channels, and the process dies or its numbers go wrong (docs/onednn.md). A 1x1 convolution with
+    stride s and no padding reads only every s-th pixel, so it equals a stride-1 convolution of
+    x[:, :, ::s, ::s]: the same values and gradients, through a kernel without the bug. Any other
+    shape runs as nn.Conv2d. Same parameters and state_dict keys as nn.Conv2d.
+    """
+
+    enabled = True  # False only to measure the guard (benchmarks/bench_onednn_guard.py)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.enabled and self.kernel_size == (1, 1) and self.stride != (1, 1) and self.padding == (0, 0):
+            s_h, s_w = self.stride
+            return F.conv2d(x[:, :, ::s_h, ::s_w], self.weight, self.bias, 1, 0, self.dilation, self.groups)
+        return super().forward(x)
 
 
 class ReLUConvBN(nn.Module):
@@ -25,7 +46,7 @@ class ReLUConvBN(nn.Module):
         super().__init__()
         self.op = nn.Sequential(
             nn.ReLU(inplace=False),
-            nn.Conv2d(C_in, C_out, kernel_size, stride, padding, dilation=dilation, bias=bias),
+            GuardedConv2d(C_in, C_out, kernel_size, stride, padding, dilation=dilation, bias=bias),
             nn.BatchNorm2d(C_out, affine=affine),
         )
 
@@ -99,8 +120,8 @@ class FactorizedReduce(nn.Module):
         super().__init__()
         assert C_out % 2 == 0, "FactorizedReduce needs an even number of output channels"
         self.relu = nn.ReLU(inplace=False)
-        self.conv_1 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
-        self.conv_2 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
+        self.conv_1 = GuardedConv2d(C_in, C_out // 2, 1, stride=2, bias=False)
+        self.conv_2 = GuardedConv2d(C_in, C_out // 2, 1, stride=2, bias=False)
         self.bn = nn.BatchNorm2d(C_out, affine=affine)
 
     def forward(self, x):

@@ -5,11 +5,13 @@ import math
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -44,11 +46,23 @@ def parameters_cells(nb):
     return [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
 
 
+class KernelDied(RuntimeError):
+    """The kernel process ended under a cell (a native crash): the message ends with its stderr."""
+
+
 def execute(nb, cwd):
-    """Run a notebook in place, in the `python3` kernel, from cwd; raises on a cell error."""
-    NotebookClient(
+    """Run a notebook in place, in the `python3` kernel, from cwd; raises on a cell error, and
+    with the kernel's last stderr lines (glibc's or faulthandler's words) when the kernel dies."""
+    client = NotebookClient(
         nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL, resources={"metadata": {"path": str(cwd)}}
-    ).execute()
+    )
+    with tempfile.TemporaryFile(mode="w+") as stderr:
+        try:
+            client.execute(stderr=stderr)  # passed on to the kernel's Popen
+        except DeadKernelError as e:
+            stderr.seek(0)
+            last = "\n".join(stderr.read().splitlines()[-30:])
+            raise KernelDied(f"{e}; the kernel's last stderr lines:\n{last}") from None
     return nb
 
 
@@ -66,6 +80,8 @@ def venv_kernel(tmp_path_factory):
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
                  "--InteractiveShell.colors=nocolor"],
         "display_name": "Python 3 (nasbench tests)",
+        # a native crash prints the Python stack too, into the stderr a dead kernel reports
+        "env": {"PYTHONFAULTHANDLER": "1"},
         "language": "python",
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
@@ -99,6 +115,14 @@ def test_a_failing_cell_fails_the_run(venv_kernel, tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("raise RuntimeError('boom')")]
     with pytest.raises(Exception, match="boom"):
+        execute(nb, tmp_path)
+
+
+def test_a_dead_kernel_fails_the_run_with_its_stderr(venv_kernel, tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import os; os.write(2, b'corrupted double-linked list\\n'); os.abort()")]
+    with pytest.raises(KernelDied, match="corrupted double-linked list"):
         execute(nb, tmp_path)
 
 
