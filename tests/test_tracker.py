@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+import torch.nn.functional as F
+
+from nasbench import formats
 from nasbench.events import read_events, validate
 from nasbench.spaces import get_space
 from nasbench.tracker import Tracker, TrackerError
@@ -42,7 +45,8 @@ def test_logits_are_softmaxed_per_row_probabilities_kept():
     rows = [torch.tensor([0.0, math.log(3)], dtype=torch.float64), torch.tensor([1.0, 2.0, 3.0])]
     run.alpha(0, rows, logits=True)  # ragged: a list of 1-D tensors
     e = [math.exp(1), math.exp(2), math.exp(3)]
-    assert got[-1]["probs"] == [[0.25, 0.75], [round(v / sum(e), 6) for v in e]]  # by hand
+    assert got[-1]["probs"][0] == pytest.approx([0.25, 0.75], abs=1e-15)        # by hand, float64
+    assert got[-1]["probs"][1] == pytest.approx([v / sum(e) for v in e], abs=1e-7)  # float32
     run.alpha(1, [np.array([0.25, 0.75]), [0.2, 0.3, 0.5]], logits=False)
     assert got[-1]["probs"] == [[0.25, 0.75], [0.2, 0.3, 0.5]]
 
@@ -146,5 +150,136 @@ def test_it_needs_nothing_else_of_nasbench(tmp_path):
             "print(sorted(m for m in sys.modules if m.startswith('nasbench')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "['nasbench', 'nasbench.events', 'nasbench.tracker']"
+    assert out.stdout.strip().splitlines()[-1] == "['nasbench', 'nasbench.events', 'nasbench.formats', 'nasbench.tracker']"
     assert validate(read_events(tmp_path / "run" / "events.jsonl")) == []
+
+
+# -- a researcher's official DARTS code, as it is ---------------------------------------------
+PRIMITIVES = ["none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
+              "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"]
+
+
+def quark0_genotype(alphas_normal, alphas_reduce, steps=4, multiplier=4):
+    """quark0/darts model_search.py `Network.genotype()`, loops and all (the reference)."""
+    def _parse(weights):
+        gene, n, start = [], 2, 0
+        for i in range(steps):
+            end = start + n
+            W = weights[start:end].copy()
+            edges = sorted(range(i + 2), key=lambda x: -max(W[x][k] for k in range(len(W[x]))
+                                                             if k != PRIMITIVES.index("none")))[:2]
+            for j in edges:
+                k_best = None
+                for k in range(len(W[j])):
+                    if k != PRIMITIVES.index("none"):
+                        if k_best is None or W[j][k] > W[j][k_best]:
+                            k_best = k
+                gene.append((PRIMITIVES[k_best], j))
+            start = end
+            n += 1
+        return gene
+    concat = range(2 + steps - multiplier, steps + 2)
+    return formats.Genotype(normal=_parse(F.softmax(alphas_normal, dim=-1).data.numpy()), normal_concat=concat,
+                            reduce=_parse(F.softmax(alphas_reduce, dim=-1).data.numpy()), reduce_concat=concat)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e-7, 1.0, 30.0])
+def test_the_genotype_derived_from_the_log_is_the_loops_own_at_any_scale(scale):
+    """Alpha at quark0's initial scale (1e-3 * randn) sits a hair from ties: the log must keep
+    the numbers the loop compares. 300 draws; rounding to 6 decimals fails about 1 in 30."""
+    space = get_space("darts")
+    got = []
+    run = Tracker(None, space="darts", callbacks=[got.append])
+    g = torch.Generator().manual_seed(int(scale * 1e7) % 1000)
+    for step in range(300):
+        arch_parameters = [scale * torch.randn(14, 8, generator=g), scale * torch.randn(14, 8, generator=g)]
+        run.alpha(step, arch_parameters, logits=True)
+        official = quark0_genotype(*arch_parameters)
+        assert list(space.derive(got[-1]["probs"])) == formats.from_darts(official, run.space), step
+
+
+def test_official_genotypes_and_alphas_go_in_as_they_are(tmp_path):
+    got = []
+    normal, reduce = torch.randn(14, 8), torch.randn(14, 8)
+    official = quark0_genotype(normal, reduce)
+    with Tracker(tmp_path / "run", space="darts:steps=4,multiplier=4", callbacks=[got.append]) as run:
+        run.alpha(0, [normal, reduce], logits=True)              # model.arch_parameters()
+        run.genotype(0, official)                                # the namedtuple
+        run.genotype(1, official._asdict())
+        run.genotype(2, repr(official))                          # as printed in quark0's log
+        run.genotype(3, got[2]["arch"])                          # our own string
+    expected = get_space("darts").derive(torch.softmax(torch.cat([normal, reduce]), -1).numpy())
+    assert [e["choices"] for e in got if e["type"] == "genotype"] == [list(expected)] * 4
+    assert np.allclose(got[1]["probs"], torch.softmax(torch.cat([normal, reduce]), -1).numpy(), atol=1e-7)
+    assert validate(read_events(tmp_path / "run" / "events.jsonl")) == []
+    back = formats.to_darts(expected, got[0]["space"])                  # and out again
+    assert back.normal_concat == [2, 3, 4, 5] and back.reduce_concat == [2, 3, 4, 5]
+    for cell in ("normal", "reduce"):                             # same pairs per node, input order
+        ours, theirs = getattr(back, cell), getattr(official, cell)
+        assert [sorted(ours[k:k + 2], key=lambda p: p[1]) for k in range(0, 8, 2)] == \
+               [sorted(theirs[k:k + 2], key=lambda p: p[1]) for k in range(0, 8, 2)]
+    cells = formats.to_cells(got[1]["probs"], got[0]["space"])
+    assert np.allclose(cells[0], torch.softmax(normal, -1).numpy()) and np.allclose(cells[1], torch.softmax(reduce, -1).numpy())
+
+
+def test_nas_bench_201_strings_go_in_and_out():
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    got = []
+    run = Tracker(None, space="nb201", callbacks=[got.append])
+    run.genotype(0, arch)
+    ops = got[0]["space"]["options"][0]
+    by_hand = {"1<-0": "nor_conv_3x3", "2<-0": "nor_conv_3x3", "2<-1": "avg_pool_3x3", "3<-0": "skip_connect",
+               "3<-1": "nor_conv_3x3", "3<-2": "skip_connect"}
+    assert got[1]["choices"] == [ops.index(by_hand[d]) for d in got[0]["space"]["decisions"]]
+    assert formats.to_nb201(got[1]["choices"], got[0]["space"]) == arch == got[1]["arch"]
+    custom = {"decisions": list(by_hand), "options": [ops] * 6}    # a dict space with the same names
+    assert Tracker(None, space=custom).choices(arch) == got[1]["choices"]
+
+
+@pytest.mark.parametrize("value, words", [
+    (formats.Genotype(normal=[("sep_conv_3x3", 0)] * 8, normal_concat=[2, 3, 4, 5],
+                      reduce=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1)] * 4, reduce_concat=[2, 3, 4, 5]),
+     "normal node 2 takes input 0 twice"),
+    (formats.Genotype(normal=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1)] * 4, normal_concat=[4, 5],
+                      reduce=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1)] * 4, reduce_concat=[2, 3, 4, 5]),
+     "normal_concat [4, 5] is not this space's [2, 3, 4, 5]"),
+    (formats.Genotype(normal=[("conv_9x9", 0), ("sep_conv_3x3", 1)] * 4, normal_concat=[2, 3, 4, 5],
+                      reduce=[], reduce_concat=[2, 3, 4, 5]), "unknown op 'conv_9x9'"),
+    ("Genotype(normal=__import__('os'))", "not a printed DARTS Genotype"),
+    ("sep_conv_3x3", "malformed architecture string 'sep_conv_3x3'"),
+])
+def test_a_foreign_genotype_that_does_not_fit_is_named_in_one_line(value, words):
+    with pytest.raises(TrackerError) as error:
+        Tracker(None, space="darts").genotype(0, value)
+    assert words in str(error.value) and "\n" not in str(error.value), str(error.value)
+
+
+def test_steps_that_go_back_are_refused_in_one_line(tmp_path):
+    run = Tracker(tmp_path / "run", space=SPACE)
+    run.step(5, 1.0, epoch=0)
+    run.step(5, 1.1, phase="arch")                                # another phase at the same step
+    run.alpha(5, [[0.5, 0.5], [0.2, 0.3, 0.5]], logits=False)
+    with pytest.raises(TrackerError) as error:
+        run.step(0, 1.0, epoch=1)                                 # counted per epoch
+    assert "step 0 comes after step 5" in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(TrackerError, match="a second weights step 5"):
+        run.step(5, 1.0)
+    with pytest.raises(TrackerError, match="comes after step 5"):
+        run.metric(4, "entropy", 1.0)
+    run.step(6, 1.0)
+    run.end()
+    assert validate(read_events(tmp_path / "run" / "events.jsonl")) == []
+
+
+def test_acc_is_a_fraction_and_percent_is_named():
+    run = Tracker(None, space=SPACE)
+    run.step(0, 1.0, acc=1.0)
+    with pytest.raises(TrackerError, match="looks like percent: pass acc / 100"):
+        run.step(1, 1.0, acc=93.5)
+
+
+def test_each_run_has_its_own_id(tmp_path):
+    a, b = Tracker(None, space=SPACE), Tracker(None, space=SPACE)
+    got = []
+    Tracker(None, space=SPACE, callbacks=[got.append])
+    assert a.run_id != b.run_id and got[0]["run_id"] and validate(got, complete=False) == []
