@@ -283,3 +283,19 @@ def test_each_run_has_its_own_id(tmp_path):
     got = []
     Tracker(None, space=SPACE, callbacks=[got.append])
     assert a.run_id != b.run_id and got[0]["run_id"] and validate(got, complete=False) == []
+
+
+def test_the_darts_spec_takes_quark0s_multiplier():
+    """multiplier=k: the cell's output concatenates its last k nodes (quark0's Cell.forward)."""
+    space = get_space("darts:steps=4,multiplier=4")
+    assert space.describe() == get_space("darts").describe()
+    two = get_space("darts:steps=3,multiplier=2")
+    concat = sorted(e["source"] for e in two.describe()["graph"]["edges"] if e.get("kind") == "concat")
+    assert concat == ["normal:3", "normal:4", "reduce:3", "reduce:4"]
+    net = two.supernet(C=4, layers=3, num_classes=10, in_channels=3)
+    weights = [torch.full((8,), 1 / 8) for _ in two.decisions]
+    assert net(torch.randn(2, 3, 8, 8), weights=weights).shape == (2, 10)
+    assert net.head[-1].in_features == 2 * 4 * 4       # multiplier x the last cell's C (doubled twice)
+    assert formats.to_darts(two.sample(np.random.default_rng(0)), two.describe()).normal_concat == [3, 4]
+    with pytest.raises(Exception, match="multiplier"):
+        get_space("darts:steps=2,multiplier=3")

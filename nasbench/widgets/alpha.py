@@ -39,6 +39,15 @@ def parameter_free_count(ops: list[str]) -> int:
     return sum(op in PARAMETER_FREE for op in ops if op != "none")
 
 
+def free_masks(space: dict) -> list[np.ndarray]:
+    """Per decision, which of its options have no weights: the parameter-free ops but `none`
+    (an absent edge), except `skip_connect` on an edge of stride 2 (the space's graph says so),
+    which DARTS builds as a FactorizedReduce: two 1x1 convolutions."""
+    strided = {e.get("decision") for e in (space.get("graph") or {}).get("edges", []) if e.get("stride", 1) > 1}
+    return [np.array([o in PARAMETER_FREE and o != "none" and not (o == "skip_connect" and d in strided)
+                      for o in opts], dtype=bool) for d, opts in enumerate(space["options"])]
+
+
 def _json(a: np.ndarray) -> list:
     """A nested list with None for NaN: a live figure sends 2-D arrays as JSON, which has no
     NaN; plotly reads None as a gap."""
@@ -96,8 +105,7 @@ class AlphaEvolution(EventView):
         if kind == "genotype":
             self.genotype = event["choices"]
             self.free_steps.append(event["step"])
-            self.free.append(parameter_free_count(
-                [o[c] for o, c in zip(self.options, event["choices"])]))
+            self.free.append(int(sum(self.free_mask[d][c] for d, c in enumerate(event["choices"]))))
             return True
         return False
 
@@ -107,7 +115,7 @@ class AlphaEvolution(EventView):
         self.offsets = np.cumsum([0] + [len(o) for o in self.options])  # row d: offsets[d]:offsets[d+1]
         self.steps, self.history, self.entropy = [], [], []
         self.free_steps, self.free, self.genotype = [], [], None
-        self.free_mask = [np.array([o in PARAMETER_FREE and o != "none" for o in opts]) for opts in self.options]
+        self.free_mask = free_masks(space)
         self.groups = {}  # `normal:2<-0` -> group `normal`; names without a colon: one group
         for d, name in enumerate(self.decisions):
             self.groups.setdefault(name.split(":")[0] if ":" in name else "all", []).append(d)
@@ -281,7 +289,7 @@ class AlphaEvolution(EventView):
         for group, i in zip(self.groups, self.share_traces):
             fig.data[i].update(x=np.array(self.steps, float), y=np.array(self.share[group], float))
         fig.data[self.free_trace].update(x=np.array(self.free_steps, float), y=np.array(self.free, float))
-        fig.layout.title.text = f"alpha at step {self.steps[-1] if self.steps else 0}"
+        fig.layout.title.text = f"alpha at step {self.steps[-1]}" if self.steps else "alpha (no alpha event yet)"
 
 
 def _pale(color: str, keep: float = 0.25) -> str:
