@@ -196,7 +196,7 @@ class Follow:
     def __repr__(self) -> str:
         end = self.events[-1] if self.events and self.events[-1]["type"] == "run_end" else None
         state = (f"error: {self.error}" if self.error else f"ended ({end['status']})" if end
-                 else "following" if self.running else "waiting for a new run" if self.new and not self.events
-                 else "stopped")
+                 else "waiting for a new run" if self.running and self.new and not self.events
+                 else "following" if self.running else "stopped")
         run = f" run {self.run_id}" if self.run_id else ""
         return f"<Follow {self.path}{run}: {len(self.events)} events, {state}>"
