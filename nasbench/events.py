@@ -157,7 +157,7 @@ def _check(event: Event, n: int, space: dict | None) -> list[str]:
         return problems
     if kind == "run_end" and event["status"] not in STATUSES:
         problems.append(f"{where}: status must be one of {STATUSES}, got {event['status']!r}")
-    if "acc" in event and kind in ("step",) and not 0 <= event["acc"] <= 1:
+    if "acc" in event and kind == "step" and not 0 <= event["acc"] <= 1:
         problems.append(f"{where}: 'acc' is a fraction in [0, 1], got {event['acc']:.6g}"
                         + (" (percent? divide by 100)" if 1 < event["acc"] <= 100 else ""))
     if kind == "sample" and event["purpose"] not in PURPOSES:
@@ -201,10 +201,16 @@ class StepOrder:
         weights = event.get("type") == "step" and event.get("phase") == "weights"
         if weights and self.weights is not None and step <= self.weights:
             return f"a second weights step {step}: each weight update has a step of its own"
-        self.last = step
-        if weights:
-            self.weights = step
+        self.accept(event)
         return None
+
+    def accept(self, event: Event) -> None:
+        """Go on from this event's step (`validate`, after naming a problem: one per jump back)."""
+        step = event.get("step")
+        if isinstance(step, int) and not isinstance(step, bool):
+            self.last = step
+            if event.get("type") == "step" and event.get("phase") == "weights":
+                self.weights = step
 
 
 def validate(events: Iterable[Event], complete: bool = True) -> list[str]:
@@ -224,6 +230,7 @@ def validate(events: Iterable[Event], complete: bool = True) -> list[str]:
         wrong = order.check(event)
         if wrong:
             problems.append(f"event {n} ({event.get('type')}): {wrong}")
+            order.accept(event)
         if n == 1 and event.get("type") != "run_start":
             problems.append("event 1: a log must start with run_start")
         if event.get("type") == "run_start":

@@ -299,3 +299,185 @@ def test_the_darts_spec_takes_quark0s_multiplier():
     assert formats.to_darts(two.sample(np.random.default_rng(0)), two.describe()).normal_concat == [3, 4]
     with pytest.raises(Exception, match="multiplier"):
         get_space("darts:steps=2,multiplier=3")
+
+
+# -- the hook recipes of docs/your-search.md, on loops written as the official ones ---------
+def test_the_spos_recipe_logs_megvii_s_loop_through_hooks_alone(tmp_path):
+    """megvii-model/SinglePathOneShot's train(): `model(data, cand)`, a label-smoothing loss
+    module, `all_iters` over the run; the two hooks of the docs log it untouched."""
+    import itertools
+    import torch.nn as nn
+
+    class CrossEntropyLabelSmooth(nn.Module):
+        def __init__(self, num_classes, epsilon):
+            super().__init__()
+            self.num_classes, self.epsilon = num_classes, epsilon
+
+        def forward(self, inputs, targets):
+            log_probs = torch.log_softmax(inputs, dim=1)
+            targets = torch.zeros_like(log_probs).scatter_(1, targets.unsqueeze(1), 1)
+            targets = (1 - self.epsilon) * targets + self.epsilon / self.num_classes
+            return (-targets * log_probs).mean(0).sum()
+
+    class Supernet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.ModuleList(nn.ModuleList(nn.Linear(6, 6) for _ in range(4)) for _ in range(3))
+            self.head = nn.Linear(6, 5)
+
+        def forward(self, x, architecture):
+            for archs, arch_id in zip(self.features, architecture):
+                x = archs[arch_id](x)
+            return self.head(x)
+
+    class Scheduler:
+        def get_lr(self):
+            return [0.5]
+
+    seen = []                                             # what their loop did, for the check
+
+    def train(model, args, *, val_interval, all_iters):   # their train(), minus data loading
+        model.train()
+        rng = np.random.default_rng(all_iters)
+        for _ in range(val_interval):
+            all_iters += 1
+            data, target = torch.randn(4, 6), torch.randint(0, 5, (4,))
+            cand = tuple(int(rng.integers(4)) for _ in range(3))
+            output = model(data, cand)
+            loss = args.loss_function(output, target)
+            args.optimizer.zero_grad()
+            loss.backward()
+            args.optimizer.step()
+            seen.append((cand, float(loss.detach())))
+        return all_iters
+
+    class Args:
+        pass
+
+    args = Args()
+    model = Supernet()
+    loss_function = CrossEntropyLabelSmooth(5, 0.1)
+    args.loss_function, args.scheduler = loss_function, Scheduler()
+    args.optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    all_iters = 0
+    # -- the docs' lines (space: 3 layers of 4 blocks here)
+    steps = itertools.count(all_iters)
+    now = {}
+
+    def log_path(module, inputs):
+        if module.training:
+            now["step"] = next(steps)
+            run.sample(now["step"], inputs[1])
+
+    def log_loss(module, inputs, loss):
+        if model.training:
+            run.step(now["step"], loss, lr=args.scheduler.get_lr()[0])
+
+    model.register_forward_pre_hook(log_path)
+    loss_function.register_forward_hook(log_loss)
+    run = Tracker(tmp_path / "spos", space={f"layer{i}": ["k3", "k5", "k7", "xception"] for i in range(3)},
+                  method="spos")
+    while all_iters < 6:
+        all_iters = train(model, args, val_interval=3, all_iters=all_iters)
+    model.eval()
+    model(torch.randn(2, 6), (0, 0, 0))                  # an evaluation pass: not a step
+    run.end()
+    events = read_events(tmp_path / "spos" / "events.jsonl")
+    assert validate(events) == []
+    assert [tuple(e["choices"]) for e in events if e["type"] == "sample"] == [c for c, _ in seen]
+    assert [e["loss"] for e in events if e["type"] == "step"] == pytest.approx([l for _, l in seen])
+    assert [e["step"] for e in events if e["type"] == "step"] == list(range(6))
+
+
+def test_the_nas_bench_201_recipe_logs_autodl_s_darts_v1_through_one_criterion_hook(tmp_path):
+    """AutoDL-Projects' DARTS-V1 search_func (weights, then arch, on one criterion) and valid_func
+    (eval mode); `arch_parameters` rows in the sorted `i<-j` edge order."""
+    import itertools
+    import torch.nn as nn
+    space = get_space("nb201")
+    ops = space.options[0]
+    edge_keys = sorted(f"{i}<-{j}" for i in range(1, 4) for j in range(i))
+
+    class SearchModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Linear(4, 4)
+            self.arch_parameters = nn.Parameter(1e-3 * torch.randn(len(edge_keys), len(ops)))
+            self.classifier = nn.Linear(4, 3)
+
+        def get_weights(self):
+            return list(self.stem.parameters()) + list(self.classifier.parameters())
+
+        def get_alphas(self):
+            return [self.arch_parameters]
+
+        def forward(self, x):
+            w = torch.softmax(self.arch_parameters, -1)
+            h = self.stem(x) * (1 + w[:, 3:4].sum())     # alpha enters the loss
+            return h, self.classifier(h)
+
+        def genotype_str(self):                          # CellStructure(...).tostr()
+            best = {k: ops[int(self.arch_parameters[i].argmax())] for i, k in enumerate(edge_keys)}
+            return "+".join("|" + "".join(f"{best[f'{i}<-{j}']}~{j}|" for j in range(i)) for i in range(1, 4))
+
+    reference = []
+
+    def search_func(xloader, network, criterion, w_optimizer, a_optimizer):
+        network.train()
+        for base_inputs, base_targets, arch_inputs, arch_targets in xloader:
+            w_optimizer.zero_grad()
+            _, logits = network(base_inputs)
+            base_loss = criterion(logits, base_targets)
+            base_loss.backward()
+            w_optimizer.step()
+            a_optimizer.zero_grad()
+            _, logits = network(arch_inputs)
+            arch_loss = criterion(logits, arch_targets)
+            arch_loss.backward()
+            a_optimizer.step()
+            reference.append((float(base_loss), float(arch_loss)))
+
+    def valid_func(xloader, network, criterion):
+        network.eval()
+        with torch.no_grad():
+            for arch_inputs, arch_targets in xloader:
+                criterion(network(arch_inputs)[1], arch_targets)
+
+    search_model = SearchModel()
+    network, criterion = search_model, nn.CrossEntropyLoss()
+    w_optimizer = torch.optim.SGD(search_model.get_weights(), lr=0.1)
+    a_optimizer = torch.optim.Adam(search_model.get_alphas(), lr=0.05)
+    batch = lambda: (torch.randn(5, 4), torch.randint(0, 3, (5,)))  # noqa: E731
+    search_loader = [(*batch(), *batch()) for _ in range(4)]
+    # -- the docs' lines
+    calls = itertools.count()
+
+    def log_loss(module, inputs, loss):
+        if not search_model.training:
+            return
+        n = next(calls)
+        run.step(n // 2, loss, phase=("weights", "arch")[n % 2], epoch=epoch_now[0])
+
+    criterion.register_forward_hook(log_loss)
+    epoch_now = [0]
+    run = Tracker(tmp_path / "nb201", space="nb201", method="darts-v1")
+    genotypes = {}
+    for epoch in range(2):
+        epoch_now[0] = epoch
+        search_func(search_loader, network, criterion, w_optimizer, a_optimizer)
+        valid_func([batch()], network, criterion)
+        genotypes[epoch] = search_model.genotype_str()
+        step = (epoch + 1) * len(search_loader) - 1
+        run.alpha(step, search_model.get_alphas(), logits=True)
+        run.genotype(step, genotypes[epoch])
+    run.end()
+    events = read_events(tmp_path / "nb201" / "events.jsonl")
+    assert validate(events) == [] and events[0]["space"]["decisions"] == edge_keys
+    steps = [e for e in events if e["type"] == "step"]
+    assert [(e["step"], e["phase"], e["epoch"]) for e in steps] == [
+        (s, p, s // 4) for s in range(8) for p in ("weights", "arch")]
+    assert [e["loss"] for e in steps] == pytest.approx([l for pair in reference for l in pair])
+    last = [e for e in events if e["type"] == "genotype"][-1]
+    assert last["arch"] == genotypes[1]
+    probs = [e for e in events if e["type"] == "alpha"][-1]["probs"]
+    assert [ops[int(np.argmax(row))] for row in probs] == [ops[c] for c in last["choices"]]
