@@ -435,7 +435,7 @@ def test_the_nas_bench_201_recipe_logs_autodl_s_darts_v1_through_one_criterion_h
             arch_loss = criterion(logits, arch_targets)
             arch_loss.backward()
             a_optimizer.step()
-            reference.append((float(base_loss), float(arch_loss)))
+            reference.append((float(base_loss.detach()), float(arch_loss.detach())))
 
     def valid_func(xloader, network, criterion):
         network.eval()
