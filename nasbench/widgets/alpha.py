@@ -13,7 +13,8 @@ Made to be read at the paper's scale (DARTS' 28 edges x 8 ops, a 19-layer Mobile
   (nats; log #ops at a uniform start, 0 once every decision has settled), and the share of
   alpha's weight on parameter-free ops (per cell when decisions are named `cell:...`: DARTS'
   normal and reduction cells) with the count of parameter-free ops in the genotype (DARTS'
-  collapse shows as this count rising).
+  collapse shows as this count rising). `skip_connect` on a stride-2 edge (the space's graph
+  says which) is not parameter-free: DARTS builds it as a FactorizedReduce.
 
 It works for any method that emits `alpha` (DARTS, ProxylessNAS, FBNet, GDAS, ENAS' controller).
 """
@@ -32,11 +33,6 @@ MAX_POINTS = 50    # steps per decision sent to the browser; longer histories ar
 def mean_entropy(probs) -> float:
     """Mean over decisions of -sum p log p (nats)."""
     return float(np.mean([-sum(p * np.log(p) for p in row if p > 0) for row in probs]))
-
-
-def parameter_free_count(ops: list[str]) -> int:
-    """Ops with no weights among the ones a genotype keeps (`none` marks an absent edge)."""
-    return sum(op in PARAMETER_FREE for op in ops if op != "none")
 
 
 def free_masks(space: dict) -> list[np.ndarray]:
