@@ -203,6 +203,19 @@ def to_cells(probs: Sequence[Sequence[float]], space: Mapping) -> list[list[list
             for cell in CELLS]
 
 
+def foreign(choices: Sequence[int], space: Mapping) -> str | None:
+    """The architecture as its own codebase prints it: a DARTS space's printed `Genotype`, a
+    NAS-Bench-201 cell's string; None for other spaces (or a DARTS path that is no genotype)."""
+    try:
+        if darts_edges(space) is not None:
+            return repr(to_darts(choices, space))
+        if nb201_edges(space) is not None:
+            return to_nb201(choices, space)
+    except FormatError:
+        pass
+    return None
+
+
 def parse(value: Any, space: Mapping) -> list[int] | None:
     """Option indices from a foreign format (a DARTS Genotype or its printed form, a NAS-Bench-201
     string), or None when `value` is in none of them (plain indices, one-hot rows, ...)."""

@@ -251,7 +251,10 @@ class Tracker:
         if self._recorder is not None:
             self._recorder.close()
         if self.dir is not None:
-            summary = {"method": self._method, "run_id": self.run_id, "status": status, "best": best, "best_choices": self.best,
+            theirs = formats.foreign(self.best, self.space) if self.best is not None else None
+            theirs = theirs if theirs != best else None     # a NAS-Bench-201 string is `best` already
+            summary = {"method": self._method, "run_id": self.run_id, "status": status, "best": best,
+                       "best_choices": self.best, **({"best_foreign": theirs} if theirs else {}),
                        "steps": self.steps, "wall": round(wall, 3), **({"error": error} if error else {})}
             (self.dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 

@@ -123,6 +123,8 @@ def test_an_official_style_darts_rerun_is_followed_live_validated_and_reported(t
     assert [e for e in events if e["type"] == "genotype"][-1]["choices"] == official
     assert list(get_space(space).derive(last_alpha["probs"])) == official == graph.current_genotype()
     assert events[-1]["best"] == get_space(space).encode(official)
+    summary = __import__("json").loads((run / "summary.json").read_text())        # and out again
+    assert formats.from_darts(summary["best_foreign"], events[0]["space"]) == official
     assert min(solid) == max(solid) == 2 * 2 * 2        # live: 2 inputs per node, 2 nodes, 2 cells
     # the views: picked by the events (method "darts-official"), the same in the report
     assert main(["report", str(run)]) == 0
@@ -130,6 +132,7 @@ def test_an_official_style_darts_rerun_is_followed_live_validated_and_reported(t
     picked = [e.name for e in views_for(events)]
     assert picked == list(dashboard.views) and {"SupernetGraph", "AlphaEvolution", "TrainingBoard"} <= set(picked)
     assert all(f"<h2>{name}</h2>" in page for name in picked)
+    assert "Genotype(normal=[(&#x27;" in page                                   # quark0's form, escaped
     assert alpha.steps == list(range(10)) and len(alpha.free) == 10
 
 
