@@ -91,27 +91,29 @@ def chain_graph(decisions: Sequence[str]) -> dict:
 
 
 # -- turning what a training loop has into plain data ----------------------------------------
-def _softmax(block: Any) -> list:
-    """softmax over the last axis of one alpha block, as plain lists. A tensor (or a list of
-    1-D tensors) goes through torch's own softmax in its dtype, as the loop's genotype does, so
-    the log holds the very numbers the loop compares (no rounding: near-ties stay as they are)."""
+def _alpha_rows(block: Any, logits: bool) -> Any:
+    """One alpha block as rows of plain numbers, softmaxed over each row when `logits`. A tensor
+    (or a list of 1-D tensors) goes through torch's own softmax in its dtype, as the loop's
+    genotype does, so the log holds the very numbers the loop compares (no rounding: near-ties
+    stay as they are). What is not rows comes back as it is, for `_rows` to name."""
     if hasattr(block, "detach"):
         import torch  # the tensor's own library, already loaded
-        return torch.softmax(block.detach().cpu(), dim=-1).tolist()
+        t = block.detach().cpu()
+        t = t.unsqueeze(0) if t.dim() == 1 else t
+        return (torch.softmax(t, dim=-1) if logits else t).tolist()
     if isinstance(block, (list, tuple)) and block and all(hasattr(r, "detach") for r in block):
-        return [_softmax(r) for r in block]
+        return [row for r in block for row in _alpha_rows(r, logits)]       # ragged tensor rows
     rows = _plain(block)
     if isinstance(rows, list) and rows and not isinstance(rows[0], list):
-        return _softmax([rows])[0]
+        rows = [rows]                                                       # one row
+    if not logits or not isinstance(rows, list) or not all(isinstance(r, list) and r for r in rows):
+        return rows
     out = []
-    for row in rows if isinstance(rows, list) else []:
-        row = [_number(v, "alpha") for v in _plain(row)] if isinstance(row, list) else row
-        if not isinstance(row, list) or not row:
-            return rows                      # _rows says what is wrong with it
-        top = max(row)
-        e = [math.exp(v - top) for v in row]
+    for row in rows:
+        row = [_number(v, "alpha") for v in row]
+        e = [math.exp(v - max(row)) for v in row]
         out.append([v / sum(e) for v in e])
-    return out if isinstance(rows, list) else rows
+    return out
 
 
 def _plain(x: Any) -> Any:
@@ -206,11 +208,8 @@ class Tracker:
         `logits=False`: rows already sum to 1. Logged at full precision."""
         if not isinstance(logits, bool):
             raise TrackerError("say what alpha holds: logits=True (raw parameters) or logits=False (probabilities)")
-        parts = formats.blocks(values)
-        rows = [row for part in parts for row in (_softmax(part) if logits else _plain(part))]
-        if len(parts) == 1 and rows and not isinstance(rows[0], list):
-            rows = [rows]                    # one 1-D block: one decision's row
-        rows = self._rows(rows, "alpha")
+        parts = [_alpha_rows(part, logits) for part in formats.blocks(values)]
+        rows = self._rows(parts[0] if len(parts) == 1 else [r for p in parts for r in p], "alpha")
         if not logits:
             for d, row in enumerate(rows):
                 if min(row) < 0 or abs(sum(row) - 1) > 1e-3:
@@ -357,7 +356,7 @@ class Tracker:
             raise TrackerError(problems[0])
         wrong = self._order.check(event)
         if wrong:
-            raise TrackerError(f"{kind} at {wrong}")
+            raise TrackerError(f"{kind}: {wrong}")
         self._n += 1
         if isinstance(event.get("step"), int):
             self.steps = max(self.steps, event["step"] + 1)
