@@ -102,8 +102,8 @@ class Dashboard:
         for event in self.events:
             view(event)
         self.views[name] = view
-        order = [e.name for e in TABLE]        # shown in the table's order
-        self.views = dict(sorted(self.views.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+        order = {e.name: k for k, e in enumerate(TABLE)}       # shown in the table's order
+        self.views = dict(sorted(self.views.items(), key=lambda kv: order.get(kv[0], len(order))))
         if self.shown and view._display_id is None:
             from IPython.display import display
             display(view)
