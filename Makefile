@@ -1,4 +1,5 @@
-# `make lab` sets up .venv on first use and opens the notebooks; `make test` runs every test.
+# `make lab` sets up .venv on first use and opens the notebooks; `make test` runs every test
+# (Python, and the front end's with node >= 20); `make widgets` rebuilds the shipped view.js.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,10 @@ PYTEST_ARGS ?=
 # Jupyter refuses to start as root without this flag (containers, CI).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: venv lab test demo bench clean distclean
+# The views' front end (widgets/) is tested and built with Node.js >= 20, nothing installed.
+NODE ?= node
+
+.PHONY: venv lab test test-widgets widgets demo bench clean distclean
 
 venv: $(STAMP)
 
@@ -24,8 +28,19 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	JUPYTER_CONFIG_DIR=$(CURDIR)/jupyter $(BIN)/jupyter lab notebooks/ $(ROOT_FLAG) $(LAB_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) test-widgets
 	$(BIN)/python -m pytest -n 2 --max-worker-restart=1000 $(PYTEST_ARGS)
+
+# The front end's unit tests (node's own test runner) and the check that the module the wheel
+# ships (nasbench/widgets/static/view.js) is the build of widgets/src.
+test-widgets:
+	@command -v $(NODE) >/dev/null 2>&1 || { echo "make test: Node.js >= 20 is needed to test the front end (widgets/): install it, or set NODE=/path/to/node" >&2; exit 1; }
+	@$(NODE) -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || { echo "make test: Node.js >= 20 is needed, found $$($(NODE) --version)" >&2; exit 1; }
+	cd widgets && $(NODE) --test
+
+# nasbench/widgets/static/view.js from widgets/src (state.js + view.js in one module).
+widgets:
+	$(NODE) widgets/build.mjs
 
 demo: $(STAMP)
 	$(BIN)/nasbench run random --dataset digits --epochs 1 --out runs/demo

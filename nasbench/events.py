@@ -28,7 +28,8 @@ _num, _int, _str, _list, _dict = Real, int, str, list, dict
 
 # type -> (required fields, optional fields); each field maps to its Python type.
 SCHEMA: dict[str, tuple[dict, dict]] = {
-    "run_start": ({"method": _str, "dataset": _str, "seed": _int, "config": _dict, "space": _dict}, {}),
+    "run_start": ({"method": _str, "dataset": _str, "seed": _int, "config": _dict, "space": _dict},
+                  {"run_id": _str}),
     "step": ({"step": _int, "epoch": _int, "phase": _str, "loss": _num}, {"acc": _num, "lr": _num}),
     "sample": ({"step": _int, "choices": _list, "arch": _str, "purpose": _str}, {}),
     "alpha": ({"step": _int, "probs": _list}, {}),
@@ -38,6 +39,11 @@ SCHEMA: dict[str, tuple[dict, dict]] = {
     "metric": ({"step": _int, "name": _str, "value": _num}, {}),
     "run_end": ({"status": _str}, {"error": _str, "best": _str, "wall": _num}),
 }
+# What the numbers mean (docs/events.md); `acc` is checked: quark0/darts and many codebases log
+# percent, which would read as 93x too good here.
+UNITS = {"t": "seconds since run_start", "wall": "seconds", "acc": "fraction of correct predictions, 0..1",
+         "loss": "the phase's loss as the loop computed it (cross-entropy: nats)", "lr": "learning rate",
+         "step": "weight updates since the run started (over the whole run, not per epoch)"}
 STATUSES = ("completed", "interrupted", "failed")
 PURPOSES = ("train", "eval")
 
@@ -151,6 +157,9 @@ def _check(event: Event, n: int, space: dict | None) -> list[str]:
         return problems
     if kind == "run_end" and event["status"] not in STATUSES:
         problems.append(f"{where}: status must be one of {STATUSES}, got {event['status']!r}")
+    if "acc" in event and kind == "step" and not 0 <= event["acc"] <= 1:
+        problems.append(f"{where}: 'acc' is a fraction in [0, 1], got {event['acc']:.6g}"
+                        + (" (percent? divide by 100)" if 1 < event["acc"] <= 100 else ""))
     if kind == "sample" and event["purpose"] not in PURPOSES:
         problems.append(f"{where}: purpose must be one of {PURPOSES}, got {event['purpose']!r}")
     if space is not None:
@@ -169,20 +178,59 @@ def _check(event: Event, n: int, space: dict | None) -> list[str]:
     return problems
 
 
+class StepOrder:
+    """Steps count weight updates over the whole run (docs/events.md): no event's `step` is below
+    an earlier event's, and no two `weights` steps share one. A new `run_start` starts afresh.
+    `check(event)` says what is wrong (one line) or records the event and returns None; the
+    tracker, `validate` and `follow` share it."""
+
+    def __init__(self):
+        self.last: int | None = None       # the largest step so far
+        self.weights: int | None = None    # the last `weights` step
+
+    def check(self, event: Event) -> str | None:
+        if event.get("type") == "run_start":
+            self.last = self.weights = None
+            return None
+        step = event.get("step")
+        if not isinstance(step, int) or isinstance(step, bool):
+            return None
+        if self.last is not None and step < self.last:
+            return (f"step {step} comes after step {self.last}: steps count weight updates over the "
+                    "whole run and never go back (count them across epochs, not per epoch)")
+        weights = event.get("type") == "step" and event.get("phase") == "weights"
+        if weights and self.weights is not None and step <= self.weights:
+            return f"a second weights step {step}: each weight update has a step of its own"
+        self.accept(event)
+        return None
+
+    def accept(self, event: Event) -> None:
+        """Go on from this event's step (`validate`, after naming a problem: one per jump back)."""
+        step = event.get("step")
+        if isinstance(step, int) and not isinstance(step, bool):
+            self.last = step
+            if event.get("type") == "step" and event.get("phase") == "weights":
+                self.weights = step
+
+
 def validate(events: Iterable[Event], complete: bool = True) -> list[str]:
     """Problems with a run's events (an empty list when the log is valid).
 
     Checks each event against `SCHEMA`, that the log starts with `run_start`, that times never go
-    backwards, that choices and alpha rows fit the space declared in `run_start`, and (when
-    `complete`) that it ends with exactly one `run_end`."""
+    backwards, that steps never go back (`StepOrder`), that choices and alpha rows fit the space
+    declared in `run_start`, and (when `complete`) that it ends with exactly one `run_end`."""
     events = list(events)
     if not events:
         return ["the log is empty"]
-    problems, space, last_t = [], None, 0.0
+    problems, space, last_t, order = [], None, 0.0, StepOrder()
     for n, event in enumerate(events, start=1):
         problems += _check(event, n, space)
         if not isinstance(event, dict):
             continue
+        wrong = order.check(event)
+        if wrong:
+            problems.append(f"event {n} ({event.get('type')}): {wrong}")
+            order.accept(event)
         if n == 1 and event.get("type") != "run_start":
             problems.append("event 1: a log must start with run_start")
         if event.get("type") == "run_start":

@@ -2,30 +2,20 @@
 from __future__ import annotations
 
 import html
-import importlib
 import json
 import os
 from pathlib import Path
 
 from nasbench.events import EventLogError, read_events, validate
 
-# (view "module:Class", event types that make it worth showing)
-VIEWS: list[tuple[str, set[str]]] = [
-    ("nasbench.widgets.board:TrainingBoard", {"step", "metric"}),
-    ("nasbench.widgets.graph:SupernetGraph", {"alpha", "sample", "genotype"}),
-    ("nasbench.widgets.alpha:AlphaEvolution", {"alpha"}),
-    ("nasbench.widgets.controller:ControllerPanel", {"metric", "alpha"}),
-    ("nasbench.widgets.ranking:KLRanking", {"eval"}),
-    ("nasbench.widgets.fairness:SamplingFairness", {"sample"}),
-    ("nasbench.widgets.evolution:EvolutionPanel", {"eval"}),
-    ("nasbench.widgets.latency:LatencyPanel", {"metric"}),
-    ("nasbench.widgets.memory_banks:MemoryBankView", {"sample", "metric"}),
-]
 
-
-def _view_class(path: str):
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
+def _foreign(events: list, start: dict) -> str | None:
+    """The last genotype as DARTS' `Genotype` where the space is DARTS' (a NAS-Bench-201 cell's
+    `best` is its string already)."""
+    from nasbench.formats import foreign
+    last = next((e for e in reversed(events) if e.get("type") == "genotype"), None)
+    theirs = foreign(last["choices"], start["space"]) if last and start.get("space") else None
+    return theirs if theirs != (last or {}).get("arch") else None
 
 
 def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
@@ -38,19 +28,18 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         raise EventLogError(f"{run_dir / 'events.jsonl'}: {problems[0]}")
     start = events[0] if events and events[0].get("type") == "run_start" else {}
     end = events[-1] if events and events[-1].get("type") == "run_end" else {}
-    types = {e.get("type") for e in events}
+    from nasbench.widgets.dashboard import views_for   # the views (plotly) only when drawing
     sections, plotlyjs = [], True
-    for path, wanted in VIEWS:
-        cls = _view_class(path)
-        if types & wanted and getattr(cls, "shows", lambda events: True)(events):  # a view may keep to its own runs
-            view = cls.from_events(events)
-            sections.append(f"<h2>{html.escape(type(view).__name__)}</h2>\n"
-                            + view.to_html(include_plotlyjs=plotlyjs))
-            plotlyjs = False
+    for entry in views_for(events):          # the views a Dashboard of this run shows, in its order
+        view = entry.cls().from_events(events, **entry.kwargs)
+        sections.append(f"<h2>{html.escape(type(view).__name__)}</h2>\n"
+                        + view.to_html(include_plotlyjs=plotlyjs))
+        plotlyjs = False
     rows = {
         "method": start.get("method"), "dataset": start.get("dataset"), "seed": start.get("seed"),
         "space": (start.get("space") or {}).get("name"), "status": end.get("status", "unfinished"),
-        "best": end.get("best"), "wall (s)": end.get("wall"), "error": end.get("error"),
+        "best": end.get("best"), "best, as its codebase writes it": _foreign(events, start),
+        "wall (s)": end.get("wall"), "error": end.get("error"),
         "events": len(events),
     }
     table = "".join(f"<tr><th>{html.escape(k)}</th><td><code>{html.escape(str(v))}</code></td></tr>"

@@ -11,6 +11,13 @@ view, `nasbench validate`, `nasbench report` and `nasbench.follow` work on it, l
             run.alpha(step, alphas, logits=True)            # DARTS-style architecture tensors
         run.genotype(step, best_path)
 
+`step` counts weight updates over the whole run (never per epoch; a step that goes back, or a
+second `weights` step at the same step, is refused). Architectures come as indices, one-hot rows,
+`{decision: option}`, or in the formats of `nasbench.formats`: a DARTS `Genotype`, a
+NAS-Bench-201 string; alpha as one tensor or DARTS' `model.arch_parameters()`. Alpha is logged at
+full precision, softmaxed in the tensor's own dtype as the loop does, so a genotype derived from
+the log is the loop's own. `acc` is a fraction (0..1): divide percent by 100.
+
 It needs nothing else of nasbench (no Search base, data or spaces), though one of our spaces can
 describe yours: `space="darts"` (the quark0/darts cells: decisions and op order as in
 `alphas_normal` / `alphas_reduce`). Every call checks what it gets against the space and the
@@ -24,11 +31,13 @@ import json
 import math
 import os
 import time
+import uuid
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from nasbench.events import SCHEMA, Event, Recorder, _check, make_event
+from nasbench import formats
+from nasbench.events import SCHEMA, Event, Recorder, StepOrder, _check, make_event
 
 
 class TrackerError(ValueError):
@@ -36,16 +45,16 @@ class TrackerError(ValueError):
 
 
 # -- describing the space -------------------------------------------------------------------
-def describe_space(space: Any, name: str | None = None) -> tuple[dict, Callable | None]:
-    """(the `run_start` space dict, the space's own `encode` or None) from what the user has:
-    `{decision: [option, ...]}`, `{"decisions": [...], "options": [[...]]}`, one of our spaces'
-    names ("darts", "nb201:nodes=3") or any object with `describe()`."""
-    encode = None
+def describe_space(space: Any, name: str | None = None) -> tuple[dict, Any]:
+    """(the `run_start` space dict, the space object with its own `encode` / `decode`, or None)
+    from what the user has: `{decision: [option, ...]}`, `{"decisions": [...], "options":
+    [[...]]}`, one of our spaces' names ("darts", "nb201:nodes=3") or any object with `describe()`."""
+    own = None
     if isinstance(space, str):
         from nasbench.spaces import get_space  # only when asked for one of ours by name
         space = get_space(space)
     if hasattr(space, "describe") and hasattr(space, "encode"):
-        encode = space.encode
+        own = space
         space = space.describe()
     if not isinstance(space, Mapping):
         raise TrackerError("describe the space as {decision: [options]}, {'decisions': [...], "
@@ -69,7 +78,7 @@ def describe_space(space: Any, name: str | None = None) -> tuple[dict, Callable 
                 or len(set(opts)) != len(opts)):
             raise TrackerError(f"decision {d!r}: options must be a non-empty list of distinct strings")
     described.setdefault("graph", chain_graph(decisions))
-    return described, encode
+    return described, own
 
 
 def chain_graph(decisions: Sequence[str]) -> dict:
@@ -82,6 +91,31 @@ def chain_graph(decisions: Sequence[str]) -> dict:
 
 
 # -- turning what a training loop has into plain data ----------------------------------------
+def _alpha_rows(block: Any, logits: bool) -> Any:
+    """One alpha block as rows of plain numbers, softmaxed over each row when `logits`. A tensor
+    (or a list of 1-D tensors) goes through torch's own softmax in its dtype, as the loop's
+    genotype does, so the log holds the very numbers the loop compares (no rounding: near-ties
+    stay as they are). What is not rows comes back as it is, for `_rows` to name."""
+    if hasattr(block, "detach"):
+        import torch  # the tensor's own library, already loaded
+        t = block.detach().cpu()
+        t = t.unsqueeze(0) if t.dim() == 1 else t
+        return (torch.softmax(t, dim=-1) if logits else t).tolist()
+    if isinstance(block, (list, tuple)) and block and all(hasattr(r, "detach") for r in block):
+        return [row for r in block for row in _alpha_rows(r, logits)]       # ragged tensor rows
+    rows = _plain(block)
+    if isinstance(rows, list) and rows and not isinstance(rows[0], list):
+        rows = [rows]                                                       # one row
+    if not logits or not isinstance(rows, list) or not all(isinstance(r, list) and r for r in rows):
+        return rows
+    out = []
+    for row in rows:
+        row = [_number(v, "alpha") for v in row]
+        e = [math.exp(v - max(row)) for v in row]
+        out.append([v / sum(e) for v in e])
+    return out
+
+
 def _plain(x: Any) -> Any:
     """Tensors and numpy arrays (also inside lists) as nested Python lists / numbers."""
     if hasattr(x, "detach"):                                 # a torch tensor
@@ -121,13 +155,14 @@ class Tracker:
                  dataset: str = "custom", seed: int = 0, config: Mapping | None = None,
                  callbacks: Iterable[Callable[[Event], None]] = (), overwrite: bool = False,
                  space_name: str | None = None):
-        self.space, self._encode = describe_space(space, space_name)
+        self.space, self._own = describe_space(space, space_name)
         self.decisions, self.options = self.space["decisions"], self.space["options"]
         self.callbacks = list(callbacks)
         self.best: list[int] | None = None   # what run_end reports: the last genotype, or set it
         self.status: str | None = None       # set when the run has ended
         self.steps = 0                        # one more than the largest `step` logged
-        self._n, self._epoch = 0, 0
+        self.run_id = uuid.uuid4().hex[:12]   # tells this run from an earlier one in the same folder
+        self._n, self._epoch, self._order = 0, 0, StepOrder()
         try:
             config = json.loads(json.dumps(dict(config or {}), default=str, allow_nan=False))
         except (TypeError, ValueError) as e:
@@ -142,15 +177,19 @@ class Tracker:
         self.path = self._recorder.path if self._recorder else None
         self._t0 = time.perf_counter()
         self._emit("run_start", method=str(method), dataset=str(dataset), seed=_index(seed, "seed"),
-                   config=config, space=self.space)
+                   config=config, space=self.space, run_id=self.run_id)
 
     # -- the events ----------------------------------------------------------------------------
     def step(self, step: int, loss: Any, *, phase: str = "weights", epoch: int | None = None,
              acc: Any = None, lr: Any = None) -> None:
-        """One optimisation step of `phase` (`weights`, `arch`, ...): its loss, optional acc / lr."""
+        """One optimisation step of `phase` (`weights`, `arch`, ...): its loss, optional acc (a
+        fraction, 0..1) and lr. `step` counts weight updates over the run: never per epoch."""
         if epoch is not None:
             self._epoch = _index(epoch, "epoch")
         fields = {"acc": _number(acc, "acc")} if acc is not None else {}
+        if acc is not None and not 0 <= fields["acc"] <= 1:
+            raise TrackerError(f"acc is a fraction of correct predictions (0..1), got {fields['acc']:.6g}"
+                               + ("; it looks like percent: pass acc / 100" if fields["acc"] <= 100 else ""))
         if lr is not None:
             fields["lr"] = _number(lr, "lr")
         self._emit("step", step=self._step(step), epoch=self._epoch, phase=str(phase),
@@ -162,23 +201,21 @@ class Tracker:
         self._emit("sample", step=self._step(step), choices=c, arch=self.arch(c), purpose=purpose)
 
     def alpha(self, step: int, values: Any, *, logits: bool) -> None:
-        """The architecture distribution: one row per decision (a 2-D tensor, e.g.
-        `torch.cat([alphas_normal, alphas_reduce])`, or a list of 1-D rows). `logits=True`: raw
-        architecture parameters, softmaxed per row here; `logits=False`: rows already sum to 1."""
+        """The architecture distribution: one row per decision: a 2-D tensor (e.g.
+        `torch.cat([alphas_normal, alphas_reduce])`), a list of per-cell 2-D tensors (DARTS'
+        `model.arch_parameters()`), or a list of 1-D rows. `logits=True`: raw architecture
+        parameters, softmaxed per row here as the loop would (a tensor in its own dtype);
+        `logits=False`: rows already sum to 1. Logged at full precision."""
         if not isinstance(logits, bool):
             raise TrackerError("say what alpha holds: logits=True (raw parameters) or logits=False (probabilities)")
-        rows = self._rows(values, "alpha")
-        probs = []
-        for d, row in enumerate(rows):
-            if logits:
-                top = max(row)
-                e = [math.exp(v - top) for v in row]
-                row = [v / sum(e) for v in e]
-            elif min(row) < 0 or abs(sum(row) - 1) > 1e-3:
-                raise TrackerError(f"alpha row {d} ({self.decisions[d]}) sums to {sum(row):.4g} with min "
-                                   f"{min(row):.4g}: not probabilities; pass logits=True for raw parameters")
-            probs.append([round(p, 6) for p in row])
-        self._emit("alpha", step=self._step(step), probs=probs)
+        parts = [_alpha_rows(part, logits) for part in formats.blocks(values)]
+        rows = self._rows(parts[0] if len(parts) == 1 else [r for p in parts for r in p], "alpha")
+        if not logits:
+            for d, row in enumerate(rows):
+                if min(row) < 0 or abs(sum(row) - 1) > 1e-3:
+                    raise TrackerError(f"alpha row {d} ({self.decisions[d]}) sums to {sum(row):.4g} with min "
+                                       f"{min(row):.4g}: not probabilities; pass logits=True for raw parameters")
+        self._emit("alpha", step=self._step(step), probs=rows)
 
     def genotype(self, step: int, choices: Any) -> None:
         """The architecture the search would return now (becomes `best` in `run_end`)."""
@@ -213,7 +250,10 @@ class Tracker:
         if self._recorder is not None:
             self._recorder.close()
         if self.dir is not None:
-            summary = {"method": self._method, "status": status, "best": best, "best_choices": self.best,
+            theirs = formats.foreign(self.best, self.space) if self.best is not None else None
+            theirs = theirs if theirs != best else None     # a NAS-Bench-201 string is `best` already
+            summary = {"method": self._method, "run_id": self.run_id, "status": status, "best": best,
+                       "best_choices": self.best, **({"best_foreign": theirs} if theirs else {}),
                        "steps": self.steps, "wall": round(wall, 3), **({"error": error} if error else {})}
             (self.dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
@@ -231,8 +271,20 @@ class Tracker:
 
     # -- helpers -------------------------------------------------------------------------------
     def choices(self, value: Any) -> list[int]:
-        """Option indices from indices, one-hot rows (a mask tensor) or {decision: option}."""
+        """Option indices from indices, one-hot rows (a mask tensor), {decision: option}, or a
+        foreign format (`nasbench.formats`: a DARTS Genotype, a NAS-Bench-201 string)."""
         n = len(self.decisions)
+        try:
+            foreign = formats.parse(value, self.space)
+            if foreign is None and isinstance(value, str) and self._own is not None:
+                foreign = list(self._own.decode(value))   # the space's own canonical string
+        except ValueError as e:
+            raise TrackerError(str(e).splitlines()[0]) from None
+        if foreign is not None:
+            value = foreign
+        elif isinstance(value, str):
+            raise TrackerError(f"cannot read the architecture {value[:60]!r} in space {self.space['name']!r}; "
+                               "pass option indices, one-hot rows or {decision: option}")
         if isinstance(value, Mapping):
             unknown = [d for d in value if d not in self.decisions]
             if unknown:
@@ -266,8 +318,8 @@ class Tracker:
 
     def arch(self, choices: Sequence[int]) -> str:
         """The canonical string of an architecture (the space's own `encode` when it has one)."""
-        if self._encode is not None:
-            return self._encode(choices)
+        if self._own is not None:
+            return self._own.encode(choices)
         return ",".join(f"{d}={o[c]}" for d, o, c in zip(self.decisions, self.options, choices))
 
     def _option(self, decision: str, name: str) -> int:
@@ -291,9 +343,7 @@ class Tracker:
         return [[float(v) for v in row] for row in rows]
 
     def _step(self, step: Any) -> int:
-        step = _index(step, "step")
-        self.steps = max(self.steps, step + 1)
-        return step
+        return _index(step, "step")
 
     def _emit(self, kind: str, **fields) -> None:
         if self.status is not None:
@@ -301,10 +351,15 @@ class Tracker:
         if kind == "run_start":
             self._method = fields["method"]
         event = make_event(kind, time.perf_counter() - self._t0, **fields)
-        self._n += 1
-        problems = _check(event, self._n, self.space)
+        problems = _check(event, self._n + 1, self.space)
         if problems:  # a safety net: the checks above should have said it better
             raise TrackerError(problems[0])
+        wrong = self._order.check(event)
+        if wrong:
+            raise TrackerError(f"{kind}: {wrong}")
+        self._n += 1
+        if isinstance(event.get("step"), int):
+            self.steps = max(self.steps, event["step"] + 1)
         if self._recorder is not None:
             self._recorder(event)
         for callback in self.callbacks:

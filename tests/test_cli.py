@@ -129,6 +129,21 @@ def test_a_schema_problem_fails_validate(tmp_path, capsys):
                    f"do not fit the space's {n} decisions")
 
 
+def test_steps_counted_per_epoch_fail_validate_in_one_line(tmp_path, capsys):
+    """A foreign loop that restarts `step` each epoch (logged by hand: the tracker refuses it)."""
+    from nasbench.events import make_event
+    space = {"name": "toy", "decisions": ["a"], "options": [["x", "y"]]}
+    events = [make_event("run_start", 0, method="mine", dataset="d", seed=0, config={}, space=space)]
+    for epoch in range(2):
+        events += [make_event("step", epoch + 0.1 * k, step=k, epoch=epoch, phase="weights", loss=1.0)
+                   for k in range(3)]
+    events.append(make_event("run_end", 3, status="completed"))
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    one_line_error(capsys, main(["validate", str(out)]), "1 problem(s)", "event 5 (step): step 0 comes after step 2")
+
+
 def test_resume_from_the_command_line(tmp_path):
     out = tmp_path / "run"
     assert main(["run", "random", "--epochs", "2", "--out", str(out), *TINY]) == 0

@@ -1,5 +1,5 @@
-"""Dashboard: the table picks the views by method and by the events that come; a recorded run
-plays back through the same views."""
+"""Dashboard: the table picks the views by the events a run carries (never its method's name),
+the same live, played back and in the report; a recorded run plays back through the same views."""
 import numpy as np
 import pytest
 
@@ -29,18 +29,35 @@ def stream(method="darts", evals=0):
     return events
 
 
-def test_gradient_methods_get_graph_and_alpha_sampling_methods_graph_and_fairness():
-    assert set(Dashboard(method="darts", live=False).views) == {"SupernetGraph", "AlphaEvolution"}
-    assert set(Dashboard(method="spos", live=False).views) == {"SupernetGraph", "SamplingFairness"}
-    assert set(Dashboard(method="no-such-method", live=False).views) == set()
+@pytest.mark.parametrize("method", ["darts", "darts-official", "foreign-darts", "no-such-method"])
+def test_the_events_pick_the_views_whatever_the_method_is_called(method, tmp_path):
+    """Alpha events: the graph and alpha views; sampled paths: the graph and fairness; the same
+    for a Dashboard fed live, a replay, and the report."""
+    from nasbench.events import Recorder
+    from nasbench.report import write_report
+    for kind, expected in (("darts", {"TrainingBoard", "SupernetGraph", "AlphaEvolution"}),
+                           ("spos", {"TrainingBoard", "SupernetGraph", "SamplingFairness"})):
+        events = stream(kind)
+        events[0]["method"] = method
+        live_board = Dashboard(live=False)
+        for e in events:
+            live_board(e)
+        assert set(live_board.views) == expected
+        assert list(live_board.views) == [e.name for e in dash.views_for(events)]    # in the table's order
+        assert set(Dashboard.replay(events).dashboard.views) == expected
+        with Recorder(tmp_path / kind / "events.jsonl") as rec:
+            for e in events:
+                rec(e)
+        page = write_report(tmp_path / kind).read_text()
+        assert {e.name for e in dash.TABLE if f"<h2>{e.name}</h2>" in page} == expected
 
 
 def test_views_keyed_on_events_appear_when_they_come_and_see_the_whole_run():
     events = stream("darts", evals=6)
-    board = Dashboard(method="darts", live=False)
+    board = Dashboard(live=False)
     for e in events[:1]:
         board(e)
-    assert "TrainingBoard" not in board.views and "KLRanking" not in board.views
+    assert board.views == {}
     for e in events[1:]:
         board(e)
     assert {"TrainingBoard", "KLRanking"} <= set(board.views)
@@ -69,7 +86,7 @@ def test_a_new_view_registers_with_one_line():
     sys.modules[__name__].Latency = Latency
     dash.register(f"{__name__}:Latency", events={"metric:latency"})
     try:
-        board = Dashboard(method="darts", live=False)
+        board = Dashboard(live=False)
         for e in stream("darts")[:3]:
             board(e)
         board(make_event("metric", 3, step=3, name="reward", value=1.0))

@@ -116,3 +116,29 @@ def test_replay_feeds_consumers_in_order_and_flushes(tmp_path):
     sink2 = Sink()
     replay(good_log(), sink2)
     assert list(sink2) == good_log()
+
+
+def test_steps_never_go_back_and_each_weight_update_has_its_own():
+    log = good_log()
+    log.insert(3, make_event("step", 0.25, step=0, epoch=0, phase="arch", loss=2.0))      # fine
+    assert validate(log) == []
+    again = good_log()
+    again.insert(3, make_event("step", 0.25, step=0, epoch=0, phase="weights", loss=2.0))
+    assert ["a second weights step 0" in p for p in validate(again)] == [True]
+    back = good_log()
+    back[6] = make_event("metric", 0.4, step=1, name="entropy", value=0.69)
+    back.insert(7, make_event("step", 0.45, step=0, epoch=1, phase="weights", loss=2.0))  # per epoch
+    problems = validate(back)
+    assert len(problems) == 1 and "event 8 (step): step 0 comes after step 1" in problems[0]
+    controller = good_log()                                  # ENAS: controller steps share a step
+    for k in range(3):
+        controller.insert(3, make_event("step", 0.25, step=0, epoch=0, phase="controller", loss=1.0))
+    assert validate(controller) == []
+
+
+def test_acc_is_a_fraction():
+    log = good_log()
+    log[2]["acc"] = 93.0
+    assert validate(log) == ["event 3 (step): 'acc' is a fraction in [0, 1], got 93 (percent? divide by 100)"]
+    log[0]["run_id"] = 7
+    assert any("run_id" in p for p in validate(log))

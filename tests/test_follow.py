@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from nasbench import formats
 from nasbench.cli import main
 from nasbench.events import EventLogError, make_event, read_events, validate
 from nasbench.follow import Follow, follow
-from nasbench.widgets import AlphaEvolution, SamplingFairness, TrainingBoard
+from nasbench.spaces import get_space
+from nasbench.tracker import Tracker
+from nasbench.widgets import AlphaEvolution, Dashboard, SamplingFairness, SupernetGraph, TrainingBoard
+from nasbench.widgets.dashboard import views_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = {"name": "toy", "decisions": ["a"], "options": [["x", "y"]],
@@ -42,6 +46,7 @@ def start(*args):
 def finish(writer):
     out, _ = writer.communicate(timeout=120)
     assert writer.returncode == 0, out
+    return out
 
 
 def test_a_foreign_spos_loop_followed_live_grows_the_views_while_it_runs(tmp_path, capsys):
@@ -72,6 +77,83 @@ def test_the_foreign_darts_example_shows_its_collapse_signals(tmp_path):
     assert len(alpha.free) == 4  # parameter-free ops in each genotype
     assert main(["report", str(run)]) == 0
     assert "AlphaEvolution" in (run / "report.html").read_text()
+
+
+@pytest.mark.parametrize("order", ["1", "2"])
+def test_an_official_style_darts_rerun_is_followed_live_validated_and_reported(tmp_path, order):
+    """quark0/darts' search code as it is (tests/official_darts_loop.py: model_search.py's
+    Network and genotype(), architect.py's Architect, first order and unrolled), instrumented
+    with the lines docs/your-search.md gives, run again into a folder that holds yesterday's
+    finished run, and followed from here: none of the frictions of issue 23."""
+    run = tmp_path / "darts"
+    space = "darts:steps=2,multiplier=2"
+    Tracker(run, space=space, method="darts-official").end()                 # the previous run
+    old = read_events(run / "events.jsonl")
+    growth = Growth()
+    graph, alpha, dashboard = SupernetGraph(live=False), AlphaEvolution(live=False), Dashboard(live=False)
+    solid = []                       # edges standing out in the graph at each batch, while it runs
+
+    class Watch(Growth):
+        def flush(self):
+            super().flush()
+            if graph.probs is not None:
+                solid.append(sum(graph.choice_style(d)["solid"] for d in range(len(graph.space["decisions"]))))
+
+    growth = Watch()
+    following = Follow(run, growth, graph, alpha, dashboard, poll=0.05, timeout=120, new=True).start()
+    time.sleep(0.3)
+    assert following.events == [] and "waiting for a new run" in repr(following)   # not the old one
+    growth.writer = writer = start("tests/official_darts_loop.py", str(run), order)
+    out = finish(writer)
+    following.join(60)
+    events = read_events(run / "events.jsonl")
+    assert following.events == events == growth.events and events[0]["run_id"] != old[0]["run_id"]
+    assert following.run_id == events[0]["run_id"] and "ended (completed)" in repr(following)
+    alive = [n for n, running in growth.batches if running]
+    assert len(set(alive)) >= 3, f"the views grew in {growth.batches} (events, writer running)"
+    # valid: steps over the run (2 epochs of 5), acc a fraction, the arch loss of every step
+    assert validate(events) == [] and main(["validate", str(run)]) == 0
+    steps = [e for e in events if e["type"] == "step"]
+    assert [e["step"] for e in steps if e["phase"] == "weights"] == list(range(10))
+    assert [e["step"] for e in steps if e["phase"] == "arch"] == list(range(10))
+    assert {e["epoch"] for e in steps} == {0, 1} and all(0 <= e["acc"] <= 1 for e in steps if "acc" in e)
+    # the genotype: the official one, as logged and as read off the logged alpha
+    official = formats.from_darts(out.split("genotype = ")[1].strip(), events[0]["space"])
+    last_alpha = [e for e in events if e["type"] == "alpha"][-1]
+    assert [e for e in events if e["type"] == "genotype"][-1]["choices"] == official
+    assert list(get_space(space).derive(last_alpha["probs"])) == official == graph.current_genotype()
+    assert events[-1]["best"] == get_space(space).encode(official)
+    summary = __import__("json").loads((run / "summary.json").read_text())        # and out again
+    assert formats.from_darts(summary["best_foreign"], events[0]["space"]) == official
+    assert min(solid) == max(solid) == 2 * 2 * 2        # live: 2 inputs per node, 2 nodes, 2 cells
+    # the views: picked by the events (method "darts-official"), the same in the report
+    assert main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    picked = [e.name for e in views_for(events)]
+    assert picked == list(dashboard.views) and {"SupernetGraph", "AlphaEvolution", "TrainingBoard"} <= set(picked)
+    assert all(f"<h2>{name}</h2>" in page for name in picked)
+    assert "Genotype(normal=[(&#x27;" in page                                   # quark0's form, escaped
+    assert alpha.steps == list(range(10)) and len(alpha.free) == 10
+
+
+def test_following_an_already_finished_log_says_how_to_follow_a_rerun(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(lines(log())))
+    with pytest.warns(UserWarning, match="pass new=True"):
+        assert follow(path, poll=0.01, timeout=1) == log()
+    waiting = Follow(path, poll=0.01, timeout=0.3, new=True)
+    with pytest.warns(UserWarning, match="no new run started"):
+        waiting._run()                                    # in the foreground: the old run is skipped
+    assert waiting.events == []
+
+
+def test_a_step_that_goes_back_stops_the_follow_naming_the_line(tmp_path):
+    path = tmp_path / "events.jsonl"
+    events = log()
+    events.insert(3, make_event("step", 0.15, step=0, epoch=1, phase="weights", loss=1.0))
+    path.write_bytes(b"".join(lines(events)))
+    with pytest.raises(EventLogError, match=r"events.jsonl:4: step 0 comes after step 1"):
+        follow(path, poll=0.01, timeout=1)
 
 
 def test_our_own_cli_runs_can_be_followed_too(tmp_path):

@@ -12,7 +12,7 @@ import torch
 from nasbench.cli import main
 from nasbench.events import make_event, read_events
 from nasbench.methods import ConfigError, get_method
-from nasbench.report import VIEWS, write_report
+from nasbench.report import write_report
 
 TINY = ["--set", "C=4", "--set", "layers=1", "--set", "n_candidates=2", "--set", "n_top=1",
         "--set", "n_train=200", "--set", "batch_size=32", "--quiet"]

@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+import torch.nn.functional as F
+
+from nasbench import formats
 from nasbench.events import read_events, validate
 from nasbench.spaces import get_space
 from nasbench.tracker import Tracker, TrackerError
@@ -42,7 +45,8 @@ def test_logits_are_softmaxed_per_row_probabilities_kept():
     rows = [torch.tensor([0.0, math.log(3)], dtype=torch.float64), torch.tensor([1.0, 2.0, 3.0])]
     run.alpha(0, rows, logits=True)  # ragged: a list of 1-D tensors
     e = [math.exp(1), math.exp(2), math.exp(3)]
-    assert got[-1]["probs"] == [[0.25, 0.75], [round(v / sum(e), 6) for v in e]]  # by hand
+    assert got[-1]["probs"][0] == pytest.approx([0.25, 0.75], abs=1e-15)        # by hand, float64
+    assert got[-1]["probs"][1] == pytest.approx([v / sum(e) for v in e], abs=1e-7)  # float32
     run.alpha(1, [np.array([0.25, 0.75]), [0.2, 0.3, 0.5]], logits=False)
     assert got[-1]["probs"] == [[0.25, 0.75], [0.2, 0.3, 0.5]]
 
@@ -146,5 +150,334 @@ def test_it_needs_nothing_else_of_nasbench(tmp_path):
             "print(sorted(m for m in sys.modules if m.startswith('nasbench')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "['nasbench', 'nasbench.events', 'nasbench.tracker']"
+    assert out.stdout.strip().splitlines()[-1] == "['nasbench', 'nasbench.events', 'nasbench.formats', 'nasbench.tracker']"
     assert validate(read_events(tmp_path / "run" / "events.jsonl")) == []
+
+
+# -- a researcher's official DARTS code, as it is ---------------------------------------------
+PRIMITIVES = ["none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
+              "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"]
+
+
+def quark0_genotype(alphas_normal, alphas_reduce, steps=4, multiplier=4):
+    """quark0/darts model_search.py `Network.genotype()`, loops and all (the reference)."""
+    def _parse(weights):
+        gene, n, start = [], 2, 0
+        for i in range(steps):
+            end = start + n
+            W = weights[start:end].copy()
+            edges = sorted(range(i + 2), key=lambda x: -max(W[x][k] for k in range(len(W[x]))
+                                                             if k != PRIMITIVES.index("none")))[:2]
+            for j in edges:
+                k_best = None
+                for k in range(len(W[j])):
+                    if k != PRIMITIVES.index("none"):
+                        if k_best is None or W[j][k] > W[j][k_best]:
+                            k_best = k
+                gene.append((PRIMITIVES[k_best], j))
+            start = end
+            n += 1
+        return gene
+    concat = range(2 + steps - multiplier, steps + 2)
+    return formats.Genotype(normal=_parse(F.softmax(alphas_normal, dim=-1).data.numpy()), normal_concat=concat,
+                            reduce=_parse(F.softmax(alphas_reduce, dim=-1).data.numpy()), reduce_concat=concat)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e-7, 1.0, 30.0])
+def test_the_genotype_derived_from_the_log_is_the_loops_own_at_any_scale(scale):
+    """Alpha at quark0's initial scale (1e-3 * randn) sits a hair from ties: the log must keep
+    the numbers the loop compares. 300 draws; rounding to 6 decimals fails about 1 in 30."""
+    space = get_space("darts")
+    got = []
+    run = Tracker(None, space="darts", callbacks=[got.append])
+    g = torch.Generator().manual_seed(int(scale * 1e7) % 1000)
+    for step in range(300):
+        arch_parameters = [scale * torch.randn(14, 8, generator=g), scale * torch.randn(14, 8, generator=g)]
+        run.alpha(step, arch_parameters, logits=True)
+        official = quark0_genotype(*arch_parameters)
+        assert list(space.derive(got[-1]["probs"])) == formats.from_darts(official, run.space), step
+
+
+def test_official_genotypes_and_alphas_go_in_as_they_are(tmp_path):
+    got = []
+    normal, reduce = torch.randn(14, 8), torch.randn(14, 8)
+    official = quark0_genotype(normal, reduce)
+    with Tracker(tmp_path / "run", space="darts:steps=4,multiplier=4", callbacks=[got.append]) as run:
+        run.alpha(0, [normal, reduce], logits=True)              # model.arch_parameters()
+        run.genotype(0, official)                                # the namedtuple
+        run.genotype(1, official._asdict())
+        run.genotype(2, repr(official))                          # as printed in quark0's log
+        run.genotype(3, got[2]["arch"])                          # our own string
+    expected = get_space("darts").derive(torch.softmax(torch.cat([normal, reduce]), -1).numpy())
+    assert [e["choices"] for e in got if e["type"] == "genotype"] == [list(expected)] * 4
+    assert np.allclose(got[1]["probs"], torch.softmax(torch.cat([normal, reduce]), -1).numpy(), atol=1e-7)
+    assert validate(read_events(tmp_path / "run" / "events.jsonl")) == []
+    back = formats.to_darts(expected, got[0]["space"])                  # and out again
+    assert back.normal_concat == [2, 3, 4, 5] and back.reduce_concat == [2, 3, 4, 5]
+    for cell in ("normal", "reduce"):                             # same pairs per node, input order
+        ours, theirs = getattr(back, cell), getattr(official, cell)
+        assert [sorted(ours[k:k + 2], key=lambda p: p[1]) for k in range(0, 8, 2)] == \
+               [sorted(theirs[k:k + 2], key=lambda p: p[1]) for k in range(0, 8, 2)]
+    cells = formats.to_cells(got[1]["probs"], got[0]["space"])
+    assert np.allclose(cells[0], torch.softmax(normal, -1).numpy()) and np.allclose(cells[1], torch.softmax(reduce, -1).numpy())
+
+
+def test_nas_bench_201_strings_go_in_and_out():
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    got = []
+    run = Tracker(None, space="nb201", callbacks=[got.append])
+    run.genotype(0, arch)
+    ops = got[0]["space"]["options"][0]
+    by_hand = {"1<-0": "nor_conv_3x3", "2<-0": "nor_conv_3x3", "2<-1": "avg_pool_3x3", "3<-0": "skip_connect",
+               "3<-1": "nor_conv_3x3", "3<-2": "skip_connect"}
+    assert got[1]["choices"] == [ops.index(by_hand[d]) for d in got[0]["space"]["decisions"]]
+    assert formats.to_nb201(got[1]["choices"], got[0]["space"]) == arch == got[1]["arch"]
+    custom = {"decisions": list(by_hand), "options": [ops] * 6}    # a dict space with the same names
+    assert Tracker(None, space=custom).choices(arch) == got[1]["choices"]
+
+
+@pytest.mark.parametrize("value, words", [
+    (formats.Genotype(normal=[("sep_conv_3x3", 0)] * 8, normal_concat=[2, 3, 4, 5],
+                      reduce=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1)] * 4, reduce_concat=[2, 3, 4, 5]),
+     "normal node 2 takes input 0 twice"),
+    (formats.Genotype(normal=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1)] * 4, normal_concat=[4, 5],
+                      reduce=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1)] * 4, reduce_concat=[2, 3, 4, 5]),
+     "normal_concat [4, 5] is not this space's [2, 3, 4, 5]"),
+    (formats.Genotype(normal=[("conv_9x9", 0), ("sep_conv_3x3", 1)] * 4, normal_concat=[2, 3, 4, 5],
+                      reduce=[], reduce_concat=[2, 3, 4, 5]), "unknown op 'conv_9x9'"),
+    ("Genotype(normal=__import__('os'))", "not a printed DARTS Genotype"),
+    ("sep_conv_3x3", "malformed architecture string 'sep_conv_3x3'"),
+])
+def test_a_foreign_genotype_that_does_not_fit_is_named_in_one_line(value, words):
+    with pytest.raises(TrackerError) as error:
+        Tracker(None, space="darts").genotype(0, value)
+    assert words in str(error.value) and "\n" not in str(error.value), str(error.value)
+
+
+def test_steps_that_go_back_are_refused_in_one_line(tmp_path):
+    run = Tracker(tmp_path / "run", space=SPACE)
+    run.step(5, 1.0, epoch=0)
+    run.step(5, 1.1, phase="arch")                                # another phase at the same step
+    run.alpha(5, [[0.5, 0.5], [0.2, 0.3, 0.5]], logits=False)
+    with pytest.raises(TrackerError) as error:
+        run.step(0, 1.0, epoch=1)                                 # counted per epoch
+    assert "step 0 comes after step 5" in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(TrackerError, match="a second weights step 5"):
+        run.step(5, 1.0)
+    with pytest.raises(TrackerError, match="comes after step 5"):
+        run.metric(4, "entropy", 1.0)
+    run.step(6, 1.0)
+    run.end()
+    assert validate(read_events(tmp_path / "run" / "events.jsonl")) == []
+
+
+def test_acc_is_a_fraction_and_percent_is_named():
+    run = Tracker(None, space=SPACE)
+    run.step(0, 1.0, acc=1.0)
+    with pytest.raises(TrackerError, match="looks like percent: pass acc / 100"):
+        run.step(1, 1.0, acc=93.5)
+
+
+def test_each_run_has_its_own_id(tmp_path):
+    a, b = Tracker(None, space=SPACE), Tracker(None, space=SPACE)
+    got = []
+    Tracker(None, space=SPACE, callbacks=[got.append])
+    assert a.run_id != b.run_id and got[0]["run_id"] and validate(got, complete=False) == []
+
+
+def test_the_darts_spec_takes_quark0s_multiplier():
+    """multiplier=k: the cell's output concatenates its last k nodes (quark0's Cell.forward)."""
+    space = get_space("darts:steps=4,multiplier=4")
+    assert space.describe() == get_space("darts").describe()
+    two = get_space("darts:steps=3,multiplier=2")
+    concat = sorted(e["source"] for e in two.describe()["graph"]["edges"] if e.get("kind") == "concat")
+    assert concat == ["normal:3", "normal:4", "reduce:3", "reduce:4"]
+    net = two.supernet(C=4, layers=3, num_classes=10, in_channels=3)
+    weights = [torch.full((8,), 1 / 8) for _ in two.decisions]
+    assert net(torch.randn(2, 3, 8, 8), weights=weights).shape == (2, 10)
+    assert net.head[-1].in_features == 2 * 4 * 4       # multiplier x the last cell's C (doubled twice)
+    assert formats.to_darts(two.sample(np.random.default_rng(0)), two.describe()).normal_concat == [3, 4]
+    with pytest.raises(Exception, match="multiplier"):
+        get_space("darts:steps=2,multiplier=3")
+
+
+# -- the hook recipes of docs/your-search.md, on loops written as the official ones ---------
+def test_the_spos_recipe_logs_megvii_s_loop_through_hooks_alone(tmp_path):
+    """megvii-model/SinglePathOneShot's train(): `model(data, cand)`, a label-smoothing loss
+    module, `all_iters` over the run; the two hooks of the docs log it untouched."""
+    import itertools
+    import torch.nn as nn
+
+    class CrossEntropyLabelSmooth(nn.Module):
+        def __init__(self, num_classes, epsilon):
+            super().__init__()
+            self.num_classes, self.epsilon = num_classes, epsilon
+
+        def forward(self, inputs, targets):
+            log_probs = torch.log_softmax(inputs, dim=1)
+            targets = torch.zeros_like(log_probs).scatter_(1, targets.unsqueeze(1), 1)
+            targets = (1 - self.epsilon) * targets + self.epsilon / self.num_classes
+            return (-targets * log_probs).mean(0).sum()
+
+    class Supernet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.ModuleList(nn.ModuleList(nn.Linear(6, 6) for _ in range(4)) for _ in range(3))
+            self.head = nn.Linear(6, 5)
+
+        def forward(self, x, architecture):
+            for archs, arch_id in zip(self.features, architecture):
+                x = archs[arch_id](x)
+            return self.head(x)
+
+    class Scheduler:
+        def get_lr(self):
+            return [0.5]
+
+    seen = []                                             # what their loop did, for the check
+
+    def train(model, args, *, val_interval, all_iters):   # their train(), minus data loading
+        model.train()
+        rng = np.random.default_rng(all_iters)
+        for _ in range(val_interval):
+            all_iters += 1
+            data, target = torch.randn(4, 6), torch.randint(0, 5, (4,))
+            cand = tuple(int(rng.integers(4)) for _ in range(3))
+            output = model(data, cand)
+            loss = args.loss_function(output, target)
+            args.optimizer.zero_grad()
+            loss.backward()
+            args.optimizer.step()
+            seen.append((cand, float(loss.detach())))
+        return all_iters
+
+    class Args:
+        pass
+
+    args = Args()
+    model = Supernet()
+    loss_function = CrossEntropyLabelSmooth(5, 0.1)
+    args.loss_function, args.scheduler = loss_function, Scheduler()
+    args.optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    all_iters = 0
+    # -- the docs' lines (space: 3 layers of 4 blocks here)
+    steps = itertools.count(all_iters)
+    now = {}
+
+    def log_path(module, inputs):
+        if module.training:
+            now["step"] = next(steps)
+            run.sample(now["step"], inputs[1])
+
+    def log_loss(module, inputs, loss):
+        if model.training:
+            run.step(now["step"], loss, lr=args.scheduler.get_lr()[0])
+
+    model.register_forward_pre_hook(log_path)
+    loss_function.register_forward_hook(log_loss)
+    run = Tracker(tmp_path / "spos", space={f"layer{i}": ["k3", "k5", "k7", "xception"] for i in range(3)},
+                  method="spos")
+    while all_iters < 6:
+        all_iters = train(model, args, val_interval=3, all_iters=all_iters)
+    model.eval()
+    model(torch.randn(2, 6), (0, 0, 0))                  # an evaluation pass: not a step
+    run.end()
+    events = read_events(tmp_path / "spos" / "events.jsonl")
+    assert validate(events) == []
+    assert [tuple(e["choices"]) for e in events if e["type"] == "sample"] == [c for c, _ in seen]
+    assert [e["loss"] for e in events if e["type"] == "step"] == pytest.approx([l for _, l in seen])
+    assert [e["step"] for e in events if e["type"] == "step"] == list(range(6))
+
+
+def test_the_nas_bench_201_recipe_logs_autodl_s_darts_v1_through_one_criterion_hook(tmp_path):
+    """AutoDL-Projects' DARTS-V1 search_func (weights, then arch, on one criterion) and valid_func
+    (eval mode); `arch_parameters` rows in the sorted `i<-j` edge order."""
+    import itertools
+    import torch.nn as nn
+    space = get_space("nb201")
+    ops = space.options[0]
+    edge_keys = sorted(f"{i}<-{j}" for i in range(1, 4) for j in range(i))
+
+    class SearchModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Linear(4, 4)
+            self.arch_parameters = nn.Parameter(1e-3 * torch.randn(len(edge_keys), len(ops)))
+            self.classifier = nn.Linear(4, 3)
+
+        def get_weights(self):
+            return list(self.stem.parameters()) + list(self.classifier.parameters())
+
+        def get_alphas(self):
+            return [self.arch_parameters]
+
+        def forward(self, x):
+            w = torch.softmax(self.arch_parameters, -1)
+            h = self.stem(x) * (1 + w[:, 3:4].sum())     # alpha enters the loss
+            return h, self.classifier(h)
+
+        def genotype_str(self):                          # CellStructure(...).tostr()
+            best = {k: ops[int(self.arch_parameters[i].argmax())] for i, k in enumerate(edge_keys)}
+            return "+".join("|" + "".join(f"{best[f'{i}<-{j}']}~{j}|" for j in range(i)) for i in range(1, 4))
+
+    reference = []
+
+    def search_func(xloader, network, criterion, w_optimizer, a_optimizer):
+        network.train()
+        for base_inputs, base_targets, arch_inputs, arch_targets in xloader:
+            w_optimizer.zero_grad()
+            _, logits = network(base_inputs)
+            base_loss = criterion(logits, base_targets)
+            base_loss.backward()
+            w_optimizer.step()
+            a_optimizer.zero_grad()
+            _, logits = network(arch_inputs)
+            arch_loss = criterion(logits, arch_targets)
+            arch_loss.backward()
+            a_optimizer.step()
+            reference.append((float(base_loss.detach()), float(arch_loss.detach())))
+
+    def valid_func(xloader, network, criterion):
+        network.eval()
+        with torch.no_grad():
+            for arch_inputs, arch_targets in xloader:
+                criterion(network(arch_inputs)[1], arch_targets)
+
+    search_model = SearchModel()
+    network, criterion = search_model, nn.CrossEntropyLoss()
+    w_optimizer = torch.optim.SGD(search_model.get_weights(), lr=0.1)
+    a_optimizer = torch.optim.Adam(search_model.get_alphas(), lr=0.05)
+    batch = lambda: (torch.randn(5, 4), torch.randint(0, 3, (5,)))  # noqa: E731
+    search_loader = [(*batch(), *batch()) for _ in range(4)]
+    # -- the docs' lines
+    calls = itertools.count()
+
+    def log_loss(module, inputs, loss):
+        if not search_model.training:
+            return
+        n = next(calls)
+        run.step(n // 2, loss, phase=("weights", "arch")[n % 2], epoch=epoch_now[0])
+
+    criterion.register_forward_hook(log_loss)
+    epoch_now = [0]
+    run = Tracker(tmp_path / "nb201", space="nb201", method="darts-v1")
+    genotypes = {}
+    for epoch in range(2):
+        epoch_now[0] = epoch
+        search_func(search_loader, network, criterion, w_optimizer, a_optimizer)
+        valid_func([batch()], network, criterion)
+        genotypes[epoch] = search_model.genotype_str()
+        step = (epoch + 1) * len(search_loader) - 1
+        run.alpha(step, search_model.get_alphas(), logits=True)
+        run.genotype(step, genotypes[epoch])
+    run.end()
+    events = read_events(tmp_path / "nb201" / "events.jsonl")
+    assert validate(events) == [] and events[0]["space"]["decisions"] == edge_keys
+    steps = [e for e in events if e["type"] == "step"]
+    assert [(e["step"], e["phase"], e["epoch"]) for e in steps] == [
+        (s, p, s // 4) for s in range(8) for p in ("weights", "arch")]
+    assert [e["loss"] for e in steps] == pytest.approx([l for pair in reference for l in pair])
+    last = [e for e in events if e["type"] == "genotype"][-1]
+    assert last["arch"] == genotypes[1]
+    probs = [e for e in events if e["type"] == "alpha"][-1]["probs"]
+    assert [ops[int(np.argmax(row))] for row in probs] == [ops[c] for c in last["choices"]]

@@ -7,7 +7,8 @@ import pytest
 import scipy.stats
 
 from nasbench.events import Recorder, make_event, read_events
-from nasbench.report import VIEWS, write_report
+from nasbench.report import write_report
+from nasbench.widgets.dashboard import TABLE
 from nasbench.spaces import Space, get_space
 from nasbench.widgets import AlphaEvolution, SupernetGraph, op_color
 from nasbench.widgets.alpha import MAX_POINTS
@@ -62,7 +63,7 @@ def test_graph_colours_each_edge_by_its_strongest_op_and_lists_every_weight():
     events, probs = alpha_stream(DARTS, 25)
     view = SupernetGraph.from_events(events)
     last = probs[-1]
-    genotype = DARTS.derive(probs[19])  # the last genotype event was at step 20
+    genotype = DARTS.derive(last)  # the last genotype event was at step 20: alpha at 25 is newer
     for d, row in enumerate(last):
         best = DARTS.options[d][int(np.argmax(row))]
         style = view.choice_style(d)
@@ -78,6 +79,40 @@ def test_graph_colours_each_edge_by_its_strongest_op_and_lists_every_weight():
     widths = [view.choice_style(d)["width"] for d in range(len(last))]
     order = np.argsort([max(r) for r in last])
     assert all(np.diff(np.asarray(widths)[order]) >= 0), "a heavier op must not be drawn thinner"
+
+
+def test_graph_highlights_the_genotype_live_before_any_genotype_event():
+    """quark0's rule, written out as its loops (model_search.py `genotype()`), on alphas near
+    ties; the view's genotype before any `genotype` event is the one the loop would print, and the
+    logged one wins when it is at least as new as the alpha."""
+    rng = np.random.default_rng(3)
+    none = DARTS.options[0].index("none")
+    view = SupernetGraph(live=False)
+    view(start(DARTS))
+    for draw in range(50):
+        probs = np.asarray(random_probs(DARTS, rng, sharpness=0.05 if draw % 2 else 1.0))
+        probs = np.round(probs, 2) / np.round(probs, 2).sum(1, keepdims=True) if draw % 5 == 0 else probs  # ties
+        view(make_event("alpha", draw, step=draw, probs=probs.tolist()))
+        expected = [none] * len(DARTS.decisions)
+        for cell in (0, 14):
+            start_, n = 0, 2
+            for i in range(4):
+                W = probs[cell + start_:cell + start_ + n]
+                edges = sorted(range(i + 2), key=lambda x: -max(W[x][k] for k in range(8) if k != none))[:2]
+                for j in edges:
+                    k_best = None
+                    for k in range(8):
+                        if k != none and (k_best is None or W[j][k] > W[j][k_best]):
+                            k_best = k
+                    expected[cell + start_ + j] = k_best
+                start_ += n
+                n += 1
+        assert view.current_genotype() == expected
+        solid = [view.choice_style(d)["solid"] for d in range(len(DARTS.decisions))]
+        assert sum(solid) == 16 and solid == [c != none for c in expected]   # 2 edges per node stand out
+    logged = list(DARTS.sample(rng))
+    view(make_event("genotype", 49, step=49, arch=DARTS.encode(logged), choices=logged))
+    assert view.current_genotype() == logged
 
 
 def test_graph_is_laid_out_once_and_restyled_without_moving():
@@ -187,12 +222,17 @@ def test_alpha_view_keeps_the_table_entropy_and_parameter_free_counts():
     reference = [np.mean([scipy.stats.entropy(row) for row in p]) for p in probs]
     np.testing.assert_allclose(view.entropy, reference, rtol=1e-9)
     skipless = {"none", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"}
-    expected = [sum(DARTS.options[d][c] not in skipless for d, c in enumerate(DARTS.derive(probs[t - 1])))
+    # on the reduction cell's input edges (`reduce:i<-0`, `reduce:i<-1`) DARTS builds skip_connect
+    # as a FactorizedReduce: 1x1 convolutions, not parameter-free
+    strided = [name.startswith("reduce:") and name.split("<-")[1] in "01" for name in DARTS.decisions]
+    free = lambda d, op: op not in skipless and not (op == "skip_connect" and strided[d])  # noqa: E731
+    expected = [sum(free(d, DARTS.options[d][c]) for d, c in enumerate(DARTS.derive(probs[t - 1])))
                 for t in (10, 20, 30)]
     assert view.free_steps == [10, 20, 30] and view.free == expected
-    # share of alpha on max_pool, avg_pool, skip_connect (indices 1-3), per cell
-    for cell, rows in (("normal", slice(0, 14)), ("reduce", slice(14, 28))):
-        np.testing.assert_allclose(view.share[cell], [np.array(p)[rows, 1:4].sum(1).mean() for p in probs])
+    # share of alpha on max_pool, avg_pool, skip_connect (indices 1-3; 1-2 on strided edges), per cell
+    for cell, rows in (("normal", range(0, 14)), ("reduce", range(14, 28))):
+        np.testing.assert_allclose(view.share[cell], [np.mean([np.array(p)[d, 1:(3 if strided[d] else 4)].sum()
+                                                               for d in rows]) for p in probs])
     np.testing.assert_allclose(view.fig.data[view.heatmap].z, table)
 
 
@@ -267,7 +307,7 @@ def test_replay_from_a_recorded_log_equals_the_live_view(cls, tmp_path):
 
 
 def test_report_includes_both_views(tmp_path):
-    names = [path for path, _ in VIEWS]
+    names = [entry.view for entry in TABLE]
     assert "nasbench.widgets.graph:SupernetGraph" in names
     assert "nasbench.widgets.alpha:AlphaEvolution" in names
     events, _ = alpha_stream(DARTS, 5)
@@ -277,3 +317,22 @@ def test_report_includes_both_views(tmp_path):
     page = write_report(tmp_path).read_text()
     assert "SupernetGraph" in page and "AlphaEvolution" in page
     assert len(read_events(tmp_path / "events.jsonl")) == len(events)
+
+
+def test_before_any_alpha_the_title_says_so_and_nodes_carry_the_decisions_state_indices():
+    alpha = AlphaEvolution(live=False)
+    alpha(start(DARTS))
+    alpha.flush()
+    assert alpha.fig.layout.title.text == "alpha (no alpha event yet)"
+    graph = SupernetGraph(live=False)
+    graph(start(DARTS))
+    described = DARTS.describe()["graph"]
+    label = {n["id"]: n["label"] for n in described["nodes"]}
+    for e in described["edges"]:
+        if "decision" in e:          # `normal:3<-1`: from the node drawn 1 (c_{k-1}) into the node drawn 3
+            cell, rest = DARTS.decisions[e["decision"]].split(":")
+            i, j = rest.split("<-")
+            assert label[e["target"]] == i
+            assert label[e["source"]] == (["c_{k-2}", "c_{k-1}"][int(j)] if int(j) < 2 else j)
+    shown = graph.fig.data[graph.node_trace].text
+    assert [t for t in shown if t.isdigit()] == ["2", "3", "4", "5"] * 2

@@ -39,11 +39,17 @@ INPUTS = ("c_{k-2}", "c_{k-1}")
 
 class DartsSpace(Space):
     """Normal and reduction cells of `steps` intermediate nodes; decisions `normal:i<-j` then
-    `reduce:i<-j` (node i takes an op on node j; 0 and 1 are the cell's inputs)."""
+    `reduce:i<-j` (node i takes an op on node j; 0 and 1 are the cell's inputs). The output
+    concatenates the last `multiplier` nodes (quark0's `multiplier`; all of them by default)."""
 
-    def __init__(self, steps: int = 4, ops: Sequence[str] = DARTS_OPS, name: str | None = None):
+    def __init__(self, steps: int = 4, ops: Sequence[str] = DARTS_OPS, name: str | None = None,
+                 multiplier: int | None = None):
         if steps < 1:
             raise ValueError(f"a DARTS cell needs at least 1 intermediate node, got steps={steps}")
+        multiplier = steps if multiplier is None else multiplier
+        if not 1 <= multiplier <= steps:
+            raise ValueError(f"multiplier (nodes the output concatenates) must be 1..steps={steps}, got {multiplier}")
+        self.multiplier = multiplier
         if "none" not in ops or len(ops) < 2:
             raise ValueError("DARTS ops must include 'none' and at least one other op")
         for op in ops:
@@ -178,18 +184,22 @@ class DartsSpace(Space):
     # -- drawing ----------------------------------------------------------------------------
     def graph(self) -> nx.DiGraph:
         """Both cells: inputs c_{k-2}, c_{k-1}, intermediate nodes 2.., output c_k (the concat).
-        Node ids are `cell:node`; each op edge carries its decision index."""
+        Node ids are `cell:node` and labels the state indices of the decision names (`normal:2<-0`:
+        node 2 takes an op on input 0); each op edge carries its decision index, and `stride` 2
+        on the reduction cell's input edges (where DARTS builds skip_connect as a FactorizedReduce,
+        with weights); an intermediate node keeps `inputs` = 2 of its edges in a genotype."""
         g = nx.DiGraph()
         for cell, name in enumerate(CELLS):
             for n, label in enumerate(INPUTS):
                 g.add_node(f"{name}:{n}", kind="input", label=label, cell=name)
             for i in range(2, self.steps + 2):
-                g.add_node(f"{name}:{i}", kind="node", label=str(i - 2), cell=name)
+                g.add_node(f"{name}:{i}", kind="node", label=str(i), cell=name, inputs=2)
             g.add_node(f"{name}:out", kind="output", label="c_{k}", cell=name)
             for k, (j, i) in enumerate(self.edges):
                 d = cell * len(self.edges) + k
-                g.add_edge(f"{name}:{j}", f"{name}:{i}", decision=d, name=self.decisions[d])
-            for i in range(2, self.steps + 2):
+                g.add_edge(f"{name}:{j}", f"{name}:{i}", decision=d, name=self.decisions[d],
+                           **({"stride": 2} if name == "reduce" and j < 2 else {}))
+            for i in range(2 + self.steps - self.multiplier, self.steps + 2):
                 g.add_edge(f"{name}:{i}", f"{name}:out", kind="concat")
         return g
 
@@ -260,7 +270,7 @@ class Cell(nn.Module):
                 B, C, H, W = states[1].shape
                 states.append(states[1].new_zeros(B, C, *(((H + 1) // 2, (W + 1) // 2)
                                                           if self.reduction else (H, W))))
-        return torch.cat(states[2:], dim=1)  # (B, steps*C, H', W')
+        return torch.cat(states[-self.space.multiplier:], dim=1)  # (B, multiplier*C, H', W')
 
 
 class DartsNetwork(nn.Module):
@@ -286,7 +296,7 @@ class DartsNetwork(nn.Module):
                 C_curr *= 2
             self.cells.append(Cell(space, C_pp, C_p, C_curr, reduction, reduction_prev, choices, affine, edge))
             reduction_prev = reduction
-            C_pp, C_p = C_p, space.steps * C_curr
+            C_pp, C_p = C_p, space.multiplier * C_curr
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(C_p, num_classes))
         if not track_running_stats:
             use_batch_statistics(self)

@@ -13,7 +13,8 @@ Made to be read at the paper's scale (DARTS' 28 edges x 8 ops, a 19-layer Mobile
   (nats; log #ops at a uniform start, 0 once every decision has settled), and the share of
   alpha's weight on parameter-free ops (per cell when decisions are named `cell:...`: DARTS'
   normal and reduction cells) with the count of parameter-free ops in the genotype (DARTS'
-  collapse shows as this count rising).
+  collapse shows as this count rising). `skip_connect` on a stride-2 edge (the space's graph
+  says which) is not parameter-free: DARTS builds it as a FactorizedReduce.
 
 It works for any method that emits `alpha` (DARTS, ProxylessNAS, FBNet, GDAS, ENAS' controller).
 """
@@ -34,9 +35,13 @@ def mean_entropy(probs) -> float:
     return float(np.mean([-sum(p * np.log(p) for p in row if p > 0) for row in probs]))
 
 
-def parameter_free_count(ops: list[str]) -> int:
-    """Ops with no weights among the ones a genotype keeps (`none` marks an absent edge)."""
-    return sum(op in PARAMETER_FREE for op in ops if op != "none")
+def free_masks(space: dict) -> list[np.ndarray]:
+    """Per decision, which of its options have no weights: the parameter-free ops but `none`
+    (an absent edge), except `skip_connect` on an edge of stride 2 (the space's graph says so),
+    which DARTS builds as a FactorizedReduce: two 1x1 convolutions."""
+    strided = {e.get("decision") for e in (space.get("graph") or {}).get("edges", []) if e.get("stride", 1) > 1}
+    return [np.array([o in PARAMETER_FREE and o != "none" and not (o == "skip_connect" and d in strided)
+                      for o in opts], dtype=bool) for d, opts in enumerate(space["options"])]
 
 
 def _json(a: np.ndarray) -> list:
@@ -96,8 +101,7 @@ class AlphaEvolution(EventView):
         if kind == "genotype":
             self.genotype = event["choices"]
             self.free_steps.append(event["step"])
-            self.free.append(parameter_free_count(
-                [o[c] for o, c in zip(self.options, event["choices"])]))
+            self.free.append(int(sum(self.free_mask[d][c] for d, c in enumerate(event["choices"]))))
             return True
         return False
 
@@ -107,7 +111,7 @@ class AlphaEvolution(EventView):
         self.offsets = np.cumsum([0] + [len(o) for o in self.options])  # row d: offsets[d]:offsets[d+1]
         self.steps, self.history, self.entropy = [], [], []
         self.free_steps, self.free, self.genotype = [], [], None
-        self.free_mask = [np.array([o in PARAMETER_FREE and o != "none" for o in opts]) for opts in self.options]
+        self.free_mask = free_masks(space)
         self.groups = {}  # `normal:2<-0` -> group `normal`; names without a colon: one group
         for d, name in enumerate(self.decisions):
             self.groups.setdefault(name.split(":")[0] if ":" in name else "all", []).append(d)
@@ -281,7 +285,7 @@ class AlphaEvolution(EventView):
         for group, i in zip(self.groups, self.share_traces):
             fig.data[i].update(x=np.array(self.steps, float), y=np.array(self.share[group], float))
         fig.data[self.free_trace].update(x=np.array(self.free_steps, float), y=np.array(self.free, float))
-        fig.layout.title.text = f"alpha at step {self.steps[-1] if self.steps else 0}"
+        fig.layout.title.text = f"alpha at step {self.steps[-1]}" if self.steps else "alpha (no alpha event yet)"
 
 
 def _pale(color: str, keep: float = 0.25) -> str:

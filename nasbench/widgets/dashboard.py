@@ -1,19 +1,17 @@
-"""Dashboard: the views that fit a search, in one call; and a recorded run played back.
+"""Dashboard: the views a run's events call for, in one call; and a recorded run played back.
 
-`Dashboard(search)` attaches itself to the search's callbacks and shows, stacked at the notebook's
-width, the views the table below picks for the method: the training board always, the supernet
-graph and alpha evolution for gradient methods, the graph and sampling fairness for sampling
-methods. A view keyed on an event type (the KL ranking on `eval`) appears when the first such
-event comes, fed everything the run sent before it.
+Which views a run gets is decided by the events it carries, never by its method's name, so a
+fork logged as `darts-official` or `foreign-darts` gets the same views as our `darts`, and the
+choice is the same live (`Dashboard`), played back (`Dashboard.replay`) and in `nasbench report`
+(`views_for`). Each view in the table below is shown from the first event of one of its types
+(`metric:NAME`: a `metric` event of that name) for which its class' `shows([run_start, event])`
+holds (when it has one: MemoryBankView keeps to memory-bank spaces), fed everything the run sent
+before it. Shown stacked at the notebook's width, in the table's order.
 
 The table is open: a new view registers itself with one line, e.g.
 
-    register("nasbench.widgets.controller:ControllerPanel", methods={"enas"})
-    register("nasbench.widgets.latency:LatencyPanel", events={"metric:latency"})
-
-`methods`: show it from the start for these method names (`search.name` / run_start's `method`);
-`events`: show it once an event of one of these types arrives (`metric:NAME` matches a `metric`
-event of that name). Either or both.
+    register("nasbench.widgets.latency:LatencyPanel", events={"metric"})
+    register("mypackage.views:RewardView", events={"metric:reward"})
 
 `Dashboard.replay("runs/x")` plays a recorded run (`runs/x/events.jsonl`) with play / pause and a
 step slider, through the same views.
@@ -29,71 +27,74 @@ from typing import Iterable
 from nasbench.events import Event, read_events
 from nasbench.widgets.base import EventView, in_notebook
 
-GRADIENT = frozenset({"darts", "pc-darts", "gdas", "snas", "proxyless", "fbnet", "nasp", "darts-minus",
-                      "single-path"})
-SAMPLING = frozenset({"spos", "fairnas", "random", "oneshot", "enas", "smash"})
-
 
 @dataclass
 class Entry:
     view: str                                  # "module:Class" (imported when first needed)
-    methods: frozenset = frozenset()           # shown from the start for these methods
-    events: frozenset = frozenset()            # shown when one of these event types arrives
+    events: frozenset = frozenset()            # shown from the first event of one of these types
     kwargs: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.view.rpartition(":")[2]
 
     def cls(self) -> type[EventView]:
         module, _, name = self.view.partition(":")
         return getattr(importlib.import_module(module), name)
 
-    def wants(self, event: Event) -> bool:
+    def wants(self, event: Event, start: Event | None) -> bool:
+        """Whether `event` (of a run that began with `start`) calls for this view."""
         kind = event.get("type")
-        return kind in self.events or (kind == "metric" and f"metric:{event.get('name')}" in self.events)
+        if kind not in self.events and not (kind == "metric" and f"metric:{event.get('name')}" in self.events):
+            return False
+        shows = getattr(self.cls(), "shows", None)
+        return shows is None or bool(shows([e for e in (start, event) if e is not None]))
 
 
 TABLE: list[Entry] = []
 
 
-def register(view: str, *, methods: Iterable[str] = (), events: Iterable[str] = (), **kwargs) -> None:
+def register(view: str, *, events: Iterable[str], **kwargs) -> None:
     """Add a view to the table (see the module docstring); a view registered again is replaced."""
     TABLE[:] = [e for e in TABLE if e.view != view]
-    TABLE.append(Entry(view, frozenset(methods), frozenset(events), kwargs))
+    TABLE.append(Entry(view, frozenset(events), kwargs))
 
 
-register("nasbench.widgets.board:TrainingBoard", events={"step"})
-register("nasbench.widgets.graph:SupernetGraph", methods=GRADIENT | SAMPLING)
-register("nasbench.widgets.alpha:AlphaEvolution", methods=GRADIENT, events={"alpha"})
-register("nasbench.widgets.fairness:SamplingFairness", methods=SAMPLING - {"smash"})
+register("nasbench.widgets.board:TrainingBoard", events={"step", "metric"})
+register("nasbench.widgets.graph:SupernetGraph", events={"alpha", "sample", "genotype"})
+register("nasbench.widgets.alpha:AlphaEvolution", events={"alpha"})
+register("nasbench.widgets.controller:ControllerPanel", events={"metric:reward"})
 register("nasbench.widgets.ranking:KLRanking", events={"eval"})
-register("nasbench.widgets.controller:ControllerPanel", methods={"enas"}, events={"metric:reward"})
-register("nasbench.widgets.latency:LatencyPanel", methods={"proxyless", "fbnet", "single-path"},
-         events={"metric:expected_latency_ms"})
-register("nasbench.widgets.memory_banks:MemoryBankView", methods={"smash"})
+register("nasbench.widgets.fairness:SamplingFairness", events={"sample"})
+register("nasbench.widgets.evolution:EvolutionPanel", events={"eval"})
+register("nasbench.widgets.latency:LatencyPanel", events={"metric"})
+register("nasbench.widgets.memory_banks:MemoryBankView", events={"sample", "metric"})
 
 
-def pick(method: str | None) -> list[Entry]:
-    """The table's entries shown from the start for `method`."""
-    return [e for e in TABLE if method in e.methods]
+def views_for(events: Iterable[Event]) -> list[Entry]:
+    """The table's entries a whole run calls for, in the table's order (what `nasbench report`
+    draws, and what a Dashboard fed the same events ends up showing)."""
+    events = list(events)
+    start = events[0] if events and events[0].get("type") == "run_start" else None
+    return [entry for entry in TABLE if any(entry.wants(e, start) for e in events)]
 
 
 class Dashboard:
-    """The views for one search (a callback of it), shown together."""
+    """The views a run's events call for (a callback of a search, or fed events), shown together."""
 
-    def __init__(self, search=None, *, method: str | None = None, live: bool | None = None,
-                 min_interval: float | None = None):
-        self.method = method or getattr(search, "name", None)
+    def __init__(self, search=None, *, live: bool | None = None, min_interval: float | None = None):
         self.live = in_notebook() if live is None else live
         self.options = {"live": self.live, **({"min_interval": min_interval} if min_interval else {})}
         self.views: dict[str, EventView] = {}
         self.events: list[Event] = []          # kept for a view that appears later
         self.shown = False
         self.carry: dict[str, EventView] = {}  # Replay: the outputs of a previous dashboard
-        for entry in pick(self.method):
-            self._add(entry)
+        self.start: Event | None = None        # the run's run_start
         if search is not None:
             search.callbacks.append(self)
 
     def _add(self, entry: Entry) -> EventView:
-        name = entry.view.rpartition(":")[2]
+        name = entry.name
         view = entry.cls()(**self.options, **entry.kwargs)
         if name in self.carry:                 # draw into the output already on the page
             old = self.carry.pop(name)
@@ -101,6 +102,8 @@ class Dashboard:
         for event in self.events:
             view(event)
         self.views[name] = view
+        order = {e.name: k for k, e in enumerate(TABLE)}       # shown in the table's order
+        self.views = dict(sorted(self.views.items(), key=lambda kv: order.get(kv[0], len(order))))
         if self.shown and view._display_id is None:
             from IPython.display import display
             display(view)
@@ -110,16 +113,13 @@ class Dashboard:
         return self.views[name]
 
     def __call__(self, event: Event) -> None:
-        if event.get("type") == "run_start" and self.method is None:
-            self.method = event.get("method")
-            for entry in pick(self.method):
-                if entry.view.rpartition(":")[2] not in self.views:
-                    self._add(entry)
+        if event.get("type") == "run_start":
+            self.start = event
         self.events.append(event)
         for view in list(self.views.values()):
             view(event)
         for entry in TABLE:
-            if entry.view.rpartition(":")[2] not in self.views and entry.wants(event):
+            if entry.name not in self.views and entry.wants(event, self.start):
                 self._add(entry)               # fed the events so far, this one included
 
     def flush(self) -> None:
@@ -160,12 +160,8 @@ class Replay:
         self.show(len(self.steps) - 1)         # opens on the whole run
 
     def _fresh(self, carry: dict | None = None, shown: bool = False) -> Dashboard:
-        method = next((e.get("method") for e in self.all if e.get("type") == "run_start"), None)
         dashboard = Dashboard(live=True, min_interval=0.05)
         dashboard.carry, dashboard.shown = dict(carry or {}), shown
-        dashboard.method = method
-        for entry in pick(method):
-            dashboard._add(entry)
         return dashboard
 
     def upto(self, k: int) -> int:

@@ -6,7 +6,10 @@ else a layered layout computed here -- and every later event only restyles it:
 
 - `alpha` (DARTS and kin): each edge takes the colour of its strongest op and a width by that
   op's weight; hovering an edge's midpoint lists every candidate's weight.
-- `genotype`: the edges the current genotype keeps are drawn solid, the others dotted.
+- the current genotype: the edges it keeps are drawn solid, the others dotted, live. It is the
+  last `genotype` event, or, once an `alpha` came after it, what that alpha keeps by the space's
+  rule where the graph states one (DARTS' nodes carry `inputs`: 2, each keeping its two strongest
+  incoming edges, each with its strongest op but `none`: quark0's `genotype()`).
 - `sample` (SPOS, FairNAS, ENAS, ...; no `alpha`): the last sampled path is drawn in its ops'
   colours, the rest in grey; hover gives how often each option has been sampled.
 
@@ -164,6 +167,32 @@ def math_label(label: str) -> str:
     return re.sub(r"([A-Za-z]+)_\{([^}]*)\}", lambda m: f"<i>{m[1]}</i><sub>{m[2].replace('-', '−')}</sub>", label)
 
 
+def derive(space: dict, probs: list[list[float]]) -> list[int] | None:
+    """The genotype alpha keeps by the rule the space's graph states, or None when it states none:
+    a node with `inputs` k keeps its k incoming edges whose strongest op but `none` weighs most
+    (ties: the earlier edge), each with that op; its other edges get `none` (DARTS, quark0's
+    `genotype()`). Decisions into no such node take their strongest option."""
+    graph = space.get("graph") or {}
+    keep = {n["id"]: n["inputs"] for n in graph.get("nodes", []) if isinstance(n.get("inputs"), int)}
+    if not keep:
+        return None
+    options = space["options"]
+    choices = [int(np.argmax(row)) for row in probs]
+    incoming: dict[str, list[int]] = {}
+    for e in graph.get("edges", []):
+        if e["target"] in keep and e.get("decision") is not None:
+            incoming.setdefault(e["target"], []).append(e["decision"])
+    for node, ds in incoming.items():
+        strength = {d: max((p for p, o in zip(probs[d], options[d]) if o != "none"), default=-1.0) for d in ds}
+        kept = sorted(ds, key=lambda d: -strength[d])[:keep[node]]    # a stable sort: ties to the earlier
+        for d in ds:
+            if d in kept:
+                choices[d] = max((k for k, o in enumerate(options[d]) if o != "none"), key=lambda k: (probs[d][k], -k))
+            elif "none" in options[d]:
+                choices[d] = options[d].index("none")
+    return choices
+
+
 # -- the view -------------------------------------------------------------------------------
 class SupernetGraph(EventView):
     """The space's graph, coloured by alpha (or by the sampled path), genotype highlighted."""
@@ -178,6 +207,8 @@ class SupernetGraph(EventView):
         self.layout_used = None              # "dot" or "layered"
         self.probs: list[list[float]] | None = None
         self.genotype: list[int] | None = None
+        self.genotype_step = -1              # the step of the last genotype event, and of the last alpha
+        self.alpha_step = -1
         self.sampled: list[int] | None = None
         self.counts: list[list[int]] | None = None  # samples per decision and option
         self.step = 0
@@ -196,6 +227,7 @@ class SupernetGraph(EventView):
         if kind == "run_start":
             self.space = event["space"]
             self.probs = self.genotype = self.sampled = None
+            self.genotype_step = self.alpha_step = -1
             self.counts = [[0] * len(o) for o in self.space["options"]]
             self._lay_out()
             self._draw()  # the skeleton, once; events from now on only restyle it
@@ -204,9 +236,10 @@ class SupernetGraph(EventView):
             return False
         if kind == "alpha":
             self.probs, self.step = event["probs"], event["step"]
+            self.alpha_step = event["step"]
             return True
         if kind == "genotype":
-            self.genotype = event["choices"]
+            self.genotype, self.genotype_step = event["choices"], event["step"]
             return True
         if kind == "sample":
             self.sampled, self.step = event["choices"], event["step"]
@@ -227,11 +260,20 @@ class SupernetGraph(EventView):
             self.pos, self.layout_used = layered_layout(nodes, edges), "layered"
         self.layouts += 1
 
+    def current_genotype(self) -> list[int] | None:
+        """The genotype drawn now: the last `genotype` event, unless an `alpha` came after it and
+        the space's graph says how a genotype is read off alpha (`derive`)."""
+        if self.probs is None or (self.genotype is not None and self.genotype_step >= self.alpha_step):
+            return self.genotype
+        derived = derive(self.space, self.probs)
+        return derived if derived is not None else self.genotype
+
     def choice_style(self, d: int) -> dict:
         """How decision d is drawn now: the op it shows, its weight, its colour and line width,
         and whether it is on the genotype / sampled path. Pure Python state (tested directly)."""
         options = self.space["options"][d]
-        in_genotype = self.genotype is None or options[self.genotype[d]] != "none"
+        genotype = self.current_genotype()
+        in_genotype = genotype is None or options[genotype[d]] != "none"
         if self.probs is not None:  # a distribution: its strongest option
             row = self.probs[d]
             k = int(np.argmax(row))
@@ -243,8 +285,8 @@ class SupernetGraph(EventView):
             on = options[k] != "none"
             return {"op": options[k], "weight": 1.0, "color": op_color(options[k]) if on else GREY,
                     "width": 5.0 if on else 1.5, "solid": on, "on_path": on}
-        if self.genotype is not None:
-            k = self.genotype[d]
+        if genotype is not None:
+            k = genotype[d]
             return {"op": options[k], "weight": 1.0, "color": op_color(options[k]) if in_genotype else GREY,
                     "width": 4.0 if in_genotype else 1.5, "solid": in_genotype, "on_path": False}
         return {"op": None, "weight": 0.0, "color": GREY, "width": 2.0, "solid": True, "on_path": False}
@@ -253,11 +295,12 @@ class SupernetGraph(EventView):
         """How an edge that stands for option j of decision d is drawn (ENAS: the edge from node j
         into an input slot): on when the path, the genotype or the distribution picks j, with j's
         own probability as its weight."""
-        pick = (self.sampled if self.sampled is not None else self.genotype)
+        genotype = self.current_genotype()
+        pick = (self.sampled if self.sampled is not None else genotype)
         if self.probs is not None:
             w = float(self.probs[d][j])
             return {"op": self.space["options"][d][j], "weight": w, "color": DARK, "width": 1.0 + 10.0 * w,
-                    "solid": self.genotype is None or self.genotype[d] == j,
+                    "solid": genotype is None or genotype[d] == j,
                     "on_path": self.sampled is not None and self.sampled[d] == j}
         on = pick is not None and pick[d] == j
         return {"op": self.space["options"][d][j], "weight": 1.0 if on else 0.0, "color": DARK if on else GREY,
@@ -271,8 +314,10 @@ class SupernetGraph(EventView):
             lines += [f"{options[k]}: {self.probs[d][k]:.3f}" for k in order]
         elif self.counts is not None and sum(self.counts[d]):
             lines += [f"{o}: sampled {n}x" for o, n in zip(options, self.counts[d])]
-        if self.genotype is not None:
-            lines.append(f"genotype: {options[self.genotype[d]]}")
+        genotype = self.current_genotype()
+        if genotype is not None:
+            derived = genotype is not self.genotype
+            lines.append(f"genotype: {options[genotype[d]]}" + (" (read off this alpha)" if derived else ""))
         return "<br>".join(lines)
 
     # -- state -> figure ---------------------------------------------------------------------

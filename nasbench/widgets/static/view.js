@@ -1,28 +1,106 @@
-// The browser side of every nasbench view (one small ES module for all of them).
-//
-// plotly.js comes once per page: from `window.Plotly` when the page already has it (JupyterLab's
-// plotly extension sets it when it draws a static figure), else from the kernel's single
-// `PlotlyLoader` model, which carries plotly.min.js gzipped (~1.5 MB, once per kernel). Each
-// view model holds its figure as two synced strings: a base (`_figure`) and the patch from it to
-// the current figure (`_patch`: changed top-level keys of changed traces and of the layout);
-// `_seq` counts the updates. What is drawn is always base + patch, read from the model, so a
-// view that starts late (its module or plotly.js still loading while the kernel sends) or is
-// shown again draws the latest state: no update can be missed.
+// Built from widgets/src/ (state.js, view.js) by widgets/build.mjs: edit those, then run
+// `make widgets`. The test suite checks that this file is what the build produces.
+
+function apply(fig, diff) {
+  fig.data.length = Math.min(fig.data.length, diff.n);
+  for (const [i, trace] of Object.entries(diff.new || {})) fig.data[+i] = trace;
+  for (const [i, keys] of Object.entries(diff.traces || {})) patch(fig.data[+i], keys);
+  patch(fig.layout, diff.layout || {});
+  return fig;
+}
+
+function patch(target, keys) {
+  for (const [k, v] of Object.entries(keys)) {
+    if (v === null) delete target[k];
+    else target[k] = v;
+  }
+  return target;
+}
+
+function points(data) {
+  const size = (a) => (a && (a.length !== undefined ? a.length : a.bdata ? a.bdata.length : 0)) || 0;
+  return data.reduce((n, t) => n + size(t.x) + size(t.z), 0);
+}
+
+class Figures {
+  constructor() {
+    this.byKey = new Map();
+  }
+
+  read(model) {
+    const key = model.get("_key");
+    if (!this.byKey.has(key)) this.byKey.set(key, { key, baseText: null, base: null, patchText: null,
+                                                   initial: null, redraws: new Set(), updates: 0 });
+    const s = this.byKey.get(key);
+    const baseText = model.get("_figure");
+    if (baseText !== s.baseText) {
+      s.baseText = baseText;
+      s.base = JSON.parse(baseText);
+    }
+    s.patchText = model.get("_patch");
+    s.updates = model.get("_seq");
+    if (s.initial === null) s.initial = s.updates === 0 ? points(s.base.data) : -1;  // -1: not seen
+    return s;
+  }
+}
+
+function current(s) {
+  const fig = structuredClone(s.base);
+  if (s.patchText) apply(fig, JSON.parse(s.patchText));
+  return fig;
+}
+
+function withChoices(fig, picked) {
+  for (const [m, b] of picked) {
+    if (fig.layout.updatemenus && fig.layout.updatemenus[m]) fig.layout.updatemenus[m].active = b;
+  }
+  return fig;
+}
+
+function choiceCalls(fig, picked) {
+  const calls = [];
+  for (const [m, b] of picked) {
+    const button = ((fig.layout.updatemenus || [])[m] || { buttons: [] }).buttons[b];
+    if (button) calls.push([button.method, button.args]);
+  }
+  return calls;
+}
+
+const BUDGET = 0.2;   // the share of the page's time one view may spend drawing
+
+class RedrawBudget {
+  constructor(budget = BUDGET) {
+    this.budget = budget;
+    this.pending = false;
+    this.began = -Infinity;   // when the last draw started, and how long it took (ms)
+    this.took = 0;
+  }
+
+  request(now) {
+    if (this.pending) return null;
+    this.pending = true;
+    return Math.max(0, this.began + this.took / this.budget - now);
+  }
+
+  start(now) {
+    this.pending = false;
+    this.began = now;
+  }
+
+  done(now) {
+    this.took = now - this.began;
+  }
+}
 
 const PLOTLY = "__nasbenchPlotly";
 const MIME = "application/vnd.plotly.v1+json";
-const FIGURES = new Map();  // model key -> {base, patchText, redraws: Set of functions, ...}
+const FIGURES = new Figures();  // model key -> {base, patchText, redraws: Set of functions, ...}
 
-// plotly.js through JupyterLab's plotly extension, when the page has it: draw an empty figure
-// off-screen with the extension's renderer, which loads its plotly.js and sets `window.Plotly`.
-// The static figures every finished view leaves are drawn by that same extension, so the page
-// then holds one plotly.js instead of two.
 async function fromExtension(model) {
   const rendermime = model.widget_manager && model.widget_manager.rendermime;
   if (!rendermime || !rendermime.mimeTypes || !rendermime.mimeTypes.includes(MIME)) return null;
   const renderer = rendermime.createRenderer(MIME);
   const host = renderer.node;
-  // off-screen and zero-sized: the extension skips its PNG snapshot of a figure it cannot see
   Object.assign(host.style, { position: "absolute", left: "-10000px", width: "0px", height: "0px", overflow: "hidden" });
   document.body.appendChild(host);
   try {
@@ -34,7 +112,6 @@ async function fromExtension(model) {
   return globalThis.Plotly && globalThis.Plotly.react ? globalThis.Plotly : null;
 }
 
-// plotly.js from the kernel's PlotlyLoader (VS Code, or a page without the extension).
 async function fromKernel(model) {
   const ref = model.get("_loader");
   const loader = await model.widget_manager.get_model(ref.slice("IPY_MODEL_".length));
@@ -66,63 +143,12 @@ function loadPlotly(model) {
   return globalThis[PLOTLY];
 }
 
-// A diff: {n: number of traces, traces: {i: {key: value | null}}, new: {i: full trace},
-// layout: {key: value | null}}; null removes a key.
-function apply(fig, diff) {
-  fig.data.length = Math.min(fig.data.length, diff.n);
-  for (const [i, trace] of Object.entries(diff.new || {})) fig.data[+i] = trace;
-  for (const [i, keys] of Object.entries(diff.traces || {})) patch(fig.data[+i], keys);
-  patch(fig.layout, diff.layout || {});
-}
-
-function patch(target, keys) {
-  for (const [k, v] of Object.entries(keys)) {
-    if (v === null) delete target[k];
-    else target[k] = v;
-  }
-}
-
-function state(model) {
-  const key = model.get("_key");
-  if (!FIGURES.has(key)) FIGURES.set(key, { key, baseText: null, base: null, patchText: null,
-                                           initial: null, redraws: new Set(), updates: 0 });
-  const s = FIGURES.get(key);
-  const baseText = model.get("_figure"), patchText = model.get("_patch");
-  if (baseText !== s.baseText) {
-    s.baseText = baseText;
-    s.base = JSON.parse(baseText);
-  }
-  s.patchText = patchText;
-  s.updates = model.get("_seq");
-  if (s.initial === null) s.initial = s.updates === 0 ? points(s.base.data) : -1;  // -1: not seen
-  return s;
-}
-
-// A fresh copy of the current figure: plotly writes into what it is given, so each draw gets
-// its own (one deep copy of the base, the patch parsed anew).
-function current(s) {
-  const fig = structuredClone(s.base);
-  if (s.patchText) apply(fig, JSON.parse(s.patchText));
-  return fig;
-}
-
-// The redraws and failures of every view, for the browser test.
 function log(entry) {
   (globalThis.__nasbenchLog = globalThis.__nasbenchLog || []).push({ ...entry, t: Date.now() });
 }
 
-// How much a figure shows (the browser test checks that live views grow).
-function points(data) {
-  const size = (a) => (a && (a.length !== undefined ? a.length : a.bdata ? a.bdata.length : 0)) || 0;
-  return data.reduce((n, t) => n + size(t.x) + size(t.z), 0);
-}
-
 const CONFIG = { responsive: true, displaylogo: false };
-const BUDGET = 0.2;   // the share of the page's time one view may spend drawing
 
-// Plotly.react, or a fresh plot where react cannot get from the figure drawn to this one (it
-// throws "Something went wrong with axis scaling" going from a view's empty placeholder to the
-// subplots it lays out at run_start, when no state in between was drawn).
 async function draw(Plotly, plot, fig, again) {
   try {
     await Plotly.react(plot, fig.data, fig.layout, CONFIG);
@@ -137,7 +163,7 @@ async function draw(Plotly, plot, fig, again) {
 export default {
   initialize({ model }) {
     const onUpdate = () => {
-      const s = state(model);
+      const s = FIGURES.read(model);
       for (const redraw of s.redraws) redraw();
     };
     model.on("change:_seq", onUpdate);
@@ -145,7 +171,7 @@ export default {
   },
 
   async render({ model, el }) {
-    const s = state(model);
+    const s = FIGURES.read(model);
     el.classList.add("nasbench-view");
     el.style.width = "100%";
     const plot = document.createElement("div");
@@ -154,39 +180,26 @@ export default {
     el.appendChild(plot);
     const Plotly = await loadPlotly(model);
     const picked = new Map();  // a dropdown the reader used: menu -> button (kept across redraws)
-    let pending = false;
+    const budget = new RedrawBudget();
     let drawing = Promise.resolve();
-    let began = -Infinity;   // when the last draw started, and how long it took (ms)
-    let took = 0;
     const redraw = () => {
-      if (pending) return;  // updates that come meanwhile are drawn together, as the latest state
-      pending = true;
-      // a view spends at most BUDGET of the page's time drawing: a slow one waits longer
-      const wait = Math.max(0, began + took / BUDGET - performance.now());
+      const wait = budget.request(performance.now());
+      if (wait === null) return;  // updates that come meanwhile are drawn together, as the latest state
       setTimeout(() => requestAnimationFrame(() => {
-        pending = false;
-        began = performance.now();
-        state(model);                        // the model's latest figure
+        budget.start(performance.now());
+        FIGURES.read(model);                 // the model's latest figure
         const updates = s.updates;
-        const prepared = () => {             // with the dropdown choices the reader made
-          const fig = current(s);
-          for (const [m, b] of picked) {
-            if (fig.layout.updatemenus && fig.layout.updatemenus[m]) fig.layout.updatemenus[m].active = b;
-          }
-          return fig;
-        };
+        const prepared = () => withChoices(current(s), picked);  // with the reader's dropdown choices
         const fig = prepared();
-        // one redraw after the other; one that fails is logged and the next one goes on
         drawing = drawing.then(() => draw(Plotly, plot, fig, prepared)).then(async () => {
           if (!plot.listening) {
             plot.listening = true;
             plot.on("plotly_buttonclicked", (e) => picked.set(e.menu._index, e.active));
           }
-          for (const [m, b] of picked) {   // redo the reader's choice on the new data
-            const button = ((fig.layout.updatemenus || [])[m] || { buttons: [] }).buttons[b];
-            if (button) await Plotly[button.method](plot, ...button.args);
+          for (const [method, args] of choiceCalls(fig, picked)) {   // redo the reader's choice on the new data
+            await Plotly[method](plot, ...args);
           }
-          took = performance.now() - began;
+          budget.done(performance.now());
           plot.dataset.updates = String(updates);
           log({ key: s.key, updates, points: points(fig.data), initial: s.initial });
         }).catch((error) => {
