@@ -2,7 +2,11 @@
 
 1. One stand-alone trial of each table's setting on ONE thread (target: 1-3 s, so a 125 x 3
    table builds in minutes on 2 cores), next to the mean the table recorded when it was built.
-2. One One-Shot weight step (two ghost batches, every path that survived dropout) against one
+2. Retraining from the shipped tables (`nasbench bench verify`): with the table's first seed,
+   a reproduction, exact only on the CPU kernels that built it (an AVX2 machine sums in
+   another order than an AVX-512 one); with fresh seeds, how far in units of the table's seed
+   noise they land (within the spread: a mean distance of at most 2).
+3. One One-Shot weight step (two ghost batches, every path that survived dropout) against one
    random-search weight step (a single path) on the same supernet and data: the price of
    training the full model.
 
@@ -13,7 +17,7 @@ import time
 import torch
 
 from nasbench import bench
-from nasbench.bench.build import run_trial
+from nasbench.bench.build import run_trial, verify
 from nasbench.methods import get_method
 
 torch.set_num_threads(1)
@@ -38,6 +42,18 @@ def trial_times():
               f"(training only, 2 workers): ratio {mean / recorded:.2f}")
 
 
+def retrain_against_the_tables(n: int = 5):
+    print("retrained against the shipped tables (distance in units of the table's seed noise):")
+    for name in bench.available():
+        table = bench.load_table(name)
+        same = verify(table, n, seed=1)
+        fresh = verify(table, n, seed=2, new_seeds=True)
+        print(f"  {name:<12} same seed: max distance {same['max_distance']:.2f} "
+              f"({'reproduced' if same['within_spread'] else 'NOT reproduced on this CPU'}); "
+              f"fresh seed: mean distance {fresh['mean_distance']:.2f} "
+              f"({'within' if fresh['within_spread'] else 'OUTSIDE'} the spread)")
+
+
 def step_time(method: str, steps: int = 6, **overrides) -> float:
     """Seconds per weight step of `method` on nb201-small (after two warm-up steps)."""
     search = get_method(method)("nb201-small", "digits-bench", seed=0, progress=False, **overrides)
@@ -60,4 +76,5 @@ def one_shot_step():
 
 if __name__ == "__main__":
     trial_times()
+    retrain_against_the_tables()
     one_shot_step()

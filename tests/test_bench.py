@@ -89,14 +89,22 @@ def test_eval_events_carry_the_truth():
     assert all("truth" not in e for e in plain.run().events if e["type"] == "eval")
 
 
-def test_verify_retrains_five_and_lands_within_the_spread():
-    report = verify(bench.load_table("nb201-small"), 5, seed=1)
-    assert len(report["rows"]) == 5
+def test_verify_reproduces_a_table_built_on_this_machine_and_retrains_fresh_seeds(tmp_path):
+    """A reproduction is exact only on the CPU kernels that built the table (AVX2 and AVX-512 sum
+    in other orders), so the table is built here; whether the shipped tables reproduce, and how
+    far fresh seeds land from them, is measured in benchmarks/bench_ground_truth.py."""
+    table = build_table("nb201-small", seeds=(0, 1), setting=TINY, workers=1, limit=4,
+                        out=tmp_path / "t.json")
+    report = verify(table, 3, seed=1)
+    assert len(report["rows"]) == 3 and report["seed"] == 0
     assert report["within_spread"], report           # same seed, same machine: a reproduction
     assert report["max_distance"] == 0.0 and all(r["retrained"] == r["table"] for r in report["rows"])
-    fresh = verify(bench.load_table("chain-small"), 5, seed=2, new_seeds=True)
-    assert fresh["seed"] not in bench.load_table("chain-small").seeds
-    assert fresh["within_spread"] and fresh["mean_distance"] > 0, fresh
+    fresh = verify(table, 3, seed=2, new_seeds=True)
+    assert fresh["seed"] not in table.seeds
+    for row in fresh["rows"]:  # judged against the mean over seeds, in units of the table's noise
+        entry = table.entries[row["arch"]]
+        assert row["table"] == entry.test_acc
+        assert row["distance"] == pytest.approx(abs(row["retrained"] - entry.test_acc) / fresh["noise"])
 
 
 def test_build_in_a_process_pool_equals_building_in_process(tmp_path):
@@ -117,6 +125,34 @@ def test_trials_on_ray_equal_trials_in_process():
     reference = [run_trial(*t) for t in trials]
     results = run_trials(trials, backend="ray")
     assert [r["test_acc"] for r in results] == [r["test_acc"] for r in reference]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
+def test_ray_start_up_that_times_out_is_tried_again(monkeypatch):
+    """On a loaded machine Ray's node can miss its fixed 30 s to register: that start-up is
+    retried, and a start-up that never works ends in one clear error."""
+    import ray
+    from nasbench.bench.build import run_trials
+    real_init, calls = ray.init, []
+
+    def slow_then_fine(*args, **kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise Exception("The current node timed out during startup.")
+        return real_init(*args, **kwargs)
+
+    monkeypatch.setattr(ray, "init", slow_then_fine)
+    trials = [("nb201-small", (1, 1, 1), 0, TINY)]
+    assert [r["test_acc"] for r in run_trials(trials, backend="ray")] == [run_trial(*trials[0])["test_acc"]]
+    assert len(calls) >= 2 and not ray.is_initialized()  # (the real start-up may be retried too)
+
+    def never(*args, **kwargs):
+        raise Exception("The current node timed out during startup.")
+
+    monkeypatch.setattr(ray, "init", never)
+    with pytest.raises(RuntimeError, match="Ray did not start after 3 attempts"):
+        run_trials(trials, backend="ray")
 
 
 def test_cli_show_and_verify(tmp_path, capsys):

@@ -93,8 +93,7 @@ def _run_ray(trials: list[Trial], progress) -> list[dict]:
         raise RuntimeError("backend ray needs Ray: pip install 'nasbench[ray]'") from None
     started = not ray.is_initialized()
     if started:
-        # joins a running cluster when RAY_ADDRESS is set, else starts a local one
-        ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False)
+        _start_ray(ray)
     try:
         remote = ray.remote(num_cpus=1)(_star)
         pending = {remote.remote(t): i for i, t in enumerate(trials)}
@@ -109,6 +108,20 @@ def _run_ray(trials: list[Trial], progress) -> list[dict]:
     finally:
         if started:
             ray.shutdown()
+
+
+def _start_ray(ray, attempts: int = 3) -> None:
+    """Join the cluster at RAY_ADDRESS, else start a local one. Ray gives its local node a fixed
+    30 s to register; on a loaded laptop or CI machine that can run out, so start-up is tried
+    again (a clean shutdown in between) before the error reaches the user."""
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False)
+            return
+        except Exception as error:  # Ray raises a bare Exception when its node times out at start-up
+            ray.shutdown()
+            if attempt == attempts:
+                raise RuntimeError(f"Ray did not start after {attempts} attempts: {error}") from error
 
 
 def versions() -> dict:
