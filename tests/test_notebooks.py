@@ -50,6 +50,15 @@ class KernelDied(RuntimeError):
     """The kernel process ended under a cell (a native crash): the message ends with its stderr."""
 
 
+def crash_report(stderr: str) -> str:
+    """A dead kernel's words: its last lines before faulthandler's dump (glibc's message, "Fatal
+    Python error"), then the stack of the thread that crashed; other threads' stacks left out."""
+    before, found, current = stderr.partition("Current thread")
+    said = [line for line in before.splitlines() if line.strip() and not line.startswith("  File ")]
+    crashed = (found + current).splitlines()[:25]
+    return "\n".join(said[-15:] + crashed)
+
+
 def execute(nb, cwd):
     """Run a notebook in place, in the `python3` kernel, from cwd; raises on a cell error, and
     with the kernel's last stderr lines (glibc's or faulthandler's words) when the kernel dies."""
@@ -61,8 +70,7 @@ def execute(nb, cwd):
             client.execute(stderr=stderr)  # passed on to the kernel's Popen
         except DeadKernelError as e:
             stderr.seek(0)
-            last = "\n".join(stderr.read().splitlines()[-30:])
-            raise KernelDied(f"{e}; the kernel's last stderr lines:\n{last}") from None
+            raise KernelDied(f"{e}; the kernel's stderr:\n{crash_report(stderr.read())}") from None
     return nb
 
 
