@@ -359,3 +359,59 @@ def test_snas_resource_constraint_moves_alpha_away_from_the_largest_op(digits):
         probs[eta] = torch.stack(search.probs())  # (edges, ops)
     assert (probs[10.0].argmin(-1) == conv3).all()
     assert float(probs[10.0][:, conv3].mean()) < float(probs[0.0][:, conv3].mean()) - 0.03
+
+
+# -- round three: the official schedules, counts and rules ------------------------------------
+def test_snas_epoch_e_trains_at_tau_of_e_plus_1_over_epochs_and_the_last_at_tau_min():
+    """SNAS/utils.py Temp_Scheduler steps before each epoch: epoch e uses
+    tau = (1 - (e+1)/E)(tau0 - tau_min) + tau_min; with E = 10: 0.903, 0.806, ..., 0.03."""
+    snas = get_method("snas")("nb201-small", load("digits", n_train=128, seed=0), epochs=10,
+                              progress=False)
+    hand = [1 - 0.97 * (e + 1) / 10 for e in range(10)]
+    assert [snas.temperature(e) for e in range(10)] == pytest.approx(hand)
+    assert snas.temperature(9) == 0.03
+
+
+def test_snas_paper_defaults_are_the_iclr_release_batch_64_and_plain_sgd_on_alpha(digits):
+    c = get_method("snas").Config
+    assert (c.batch_size, c.arch_lr, c.arch_optimizer) == (64, 3e-4, "sgd")
+    snas = get_method("snas")("nb201-small", digits, progress=False, **TINY)
+    snas._seed_everything()
+    snas.setup()
+    opt = snas.arch_optimizer
+    assert type(opt) is torch.optim.SGD
+    # one step is alpha - lr * grad: no momentum, no weight decay
+    a = snas.alpha[0]
+    before = a.detach().clone()
+    a.grad = torch.ones_like(a)
+    opt.step()
+    assert opt.param_groups[0]["lr"] == snas.config.arch_lr
+    assert torch.allclose(a.detach(), before - snas.config.arch_lr)
+
+
+def test_gdas_paper_preset_has_15_cells_five_per_stage():
+    """GDAS.sh: num_cells=5 is per stage; NB201Network with layers=15 stacks 5 cells per stage."""
+    gdas = get_method("gdas")(None, load("digits", n_train=600, seed=0), preset="paper", progress=False)
+    assert gdas.config.layers == 15
+    net = gdas.space.supernet(C=4, layers=gdas.config.layers)
+    from nasbench.spaces.nb201 import Cell
+    assert sum(isinstance(m, Cell) for m in net.layers) == 15
+    darts = get_method("gdas")(None, load("digits", n_train=600, seed=0), preset="paper-darts", progress=False)
+    assert (darts.space.name, darts.config.layers, darts.config.batch_size) == ("darts", 6, 256)
+
+
+def test_gdas_on_the_darts_cell_runs_only_h_k_op_k_so_other_entries_get_no_gradient():
+    """search_model_gdas_nasnet.py: out = h_k * op_k(x). With L = sum(R * out):
+    dL/dh_k = <R, op_k(x)> and dL/dh_j = 0 for j != k (the NB201 rule would give sum(R))."""
+    from nasbench.supernet.mixed import SampledOpEdge
+    edge = edge_of(SampledOpEdge).double()
+    x = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    R = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    k = 3
+    h = torch.zeros(5, dtype=torch.float64)
+    h[k] = 1.0
+    h.requires_grad_()
+    (R * edge(x, weights=h)).sum().backward()
+    expected = np.zeros(5)
+    expected[k] = float((R * edge.candidates[k](x)).sum().detach())
+    assert h.grad.numpy() == pytest.approx(expected, abs=1e-10)

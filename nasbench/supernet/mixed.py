@@ -5,7 +5,8 @@
 edge's channels. Each class keeps ChoiceEdge's face, `edge(x, choice=k)` or `edge(x, weights=w)`:
 
 - `SampledEdge` (GDAS, NASP): `w` is a one-hot vector, possibly straight-through; only the ops
-  whose weight is non-zero run (GDAS search_cells.py `forward_gdas`, NASP model_search.py).
+  whose weight is non-zero run (GDAS search_cells.py `forward_gdas`, NASP model_search.py);
+  `SampledOpEdge` is GDAS' rule on the DARTS cell (only h_k * op_k(x)).
 - `PartialChannelEdge` (PC-DARTS): 1/K of the channels go through the mixed op, the rest bypass
   it, then a channel shuffle (PC-DARTS model_search.py `MixedOp`).
 - `AuxiliarySkipEdge` (DARTS-): the DARTS mixture plus `beta * skip(x)` (DARTS- model_search.py).
@@ -43,6 +44,21 @@ class SampledEdge(ChoiceEdge):
             return super().forward(x, choice=choice, weights=weights)
         hot = (weights.detach() != 0).tolist()
         return sum(w * op(x) if h else w for w, h, op in zip(weights, hot, self.candidates))
+
+
+class SampledOpEdge(SampledEdge):
+    """GDAS on the DARTS (NASNet) cell, search_model_gdas_nasnet.py `MixedOp.forward_gdas`: only
+
+        out = h_k * op_k(x)        (k the sampled op)
+
+    the other entries of h add nothing, so alpha learns only through the op that ran (unlike
+    the NAS-Bench-201 cell's rule above, whose bare h_j pass sum(dL/dout) to every option)."""
+
+    def forward(self, x, choice=None, weights=None):
+        if weights is None or self.every_op:
+            return super().forward(x, choice=choice, weights=weights)
+        k = int((weights.detach() != 0).nonzero()[0])
+        return weights[k] * self.candidates[k](x)
 
 
 @contextmanager
