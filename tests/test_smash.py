@@ -272,7 +272,7 @@ def test_bad_settings_are_config_errors(digits, overrides, message):
 
 def test_a_non_smash_space_is_refused(digits):
     result = None
-    with pytest.raises(ConfigError, match="memory-bank"):
+    with pytest.raises(ConfigError, match="it searches: smash, smash-small"):
         result = Smash("nb201-small", digits, progress=False, device="cpu", **TINY).run()
     assert result is None
 

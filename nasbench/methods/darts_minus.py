@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from nasbench.spaces import CELL_SPACES
 from nasbench.methods.base import ConfigError
 from nasbench.methods.darts import Darts, DartsConfig
 from nasbench.supernet.mixed import AuxiliarySkipEdge, set_beta
@@ -48,6 +49,7 @@ class DartsMinus(Darts):
     """DARTS with a decaying auxiliary skip on every edge."""
 
     name = "darts-minus"
+    spaces = CELL_SPACES
     Config = DartsMinusConfig
     default_space = "darts"
 

@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from nasbench.methods.base import ConfigError
 from nasbench.methods.darts import Darts, DartsConfig
-from nasbench.spaces import DartsSpace
+from nasbench.spaces import DartsSpace, CELL_SPACES
 from nasbench.supernet.mixed import SampledEdge, SampledOpEdge
 
 
@@ -91,6 +91,7 @@ class Gdas(Darts):
     """GDAS on any space whose supernet takes `edge=` (the DARTS and NB201 cells)."""
 
     name = "gdas"
+    spaces = CELL_SPACES
     Config = GdasConfig
     default_space = {"paper": "nb201", "paper-darts": "darts", "cpu": "nb201"}
 

@@ -27,6 +27,7 @@ from typing import ClassVar, Sequence
 import torch
 from torch.nn import functional as F
 
+from nasbench.spaces import CELL_SPACES
 from nasbench.evaluate.cost import count_params
 from nasbench.methods.base import ConfigError
 from nasbench.methods.darts import Darts, DartsConfig
@@ -92,6 +93,7 @@ class Nasp(Darts):
     """NASP on the DARTS and NB201 cells."""
 
     name = "nasp"
+    spaces = CELL_SPACES
     Config = NaspConfig
     default_space = "darts"
 

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from nasbench.spaces import CELL_SPACES
 from nasbench.methods.base import ConfigError
 from nasbench.methods.darts import Darts, DartsConfig, _grad
 from nasbench.spaces.darts import DartsSpace
@@ -87,6 +88,7 @@ class PcDarts(Darts):
     """PC-DARTS on the DARTS and NB201 cells."""
 
     name = "pc-darts"
+    spaces = CELL_SPACES
     Config = PcDartsConfig
     default_space = "darts"
 

@@ -28,8 +28,9 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from nasbench.evaluate.latency import LatencyTable, latency_table
+from nasbench.evaluate.latency import LatencyTable
 from nasbench.methods.base import ConfigError, Search, SearchConfig
+from nasbench.methods.latency_aware import load_or_measure
 from nasbench.supernet.superkernel import SuperkernelNetwork
 
 
@@ -83,6 +84,7 @@ class SinglePathNAS(Search):
     """Superkernels with norm thresholds, trained single-level with a runtime loss."""
 
     name = "single-path"
+    spaces = ("chain-small", "chain-singlepath")
     Config = SinglePathConfig
     default_space = {"paper": "chain-singlepath", "cpu": "chain-small"}
 
@@ -99,8 +101,7 @@ class SinglePathNAS(Search):
         except (ValueError, AttributeError) as e:
             raise ConfigError(f"single-path needs a chain space of MBConv k3/k5 x e3/e6 (+ skip): {e}") from None
         if self.table is None:
-            self.table = latency_table(self.space, device=self.device.type, input_shape=self.data.shape,
-                                       C=c.C, num_classes=self.data.num_classes, progress=self.progress)
+            self.table = load_or_measure(self)
         if len(self.table.lut) != len(self.space.decisions):
             raise ConfigError(f"the latency table is for {self.table.space}, not {self.space.name}")
         self.optimizer = torch.optim.RMSprop(self.supernet.parameters(), c.base_lr * c.batch_size / 256,
@@ -114,10 +115,8 @@ class SinglePathNAS(Search):
 
     def _run_start_fields(self) -> dict:
         fields = super()._run_start_fields()
-        t = self.table  # what LatencyPanel draws (no target: the official loss has none)
-        fields["config"]["latency"] = {"lut": t.lut, "spread": t.spread, "base_ms": t.base_ms, "options": t.options,
-                                       "bounds": list(t.bounds), "device": t.device, "device_name": t.device_name,
-                                       "threads": t.threads, "runtime_form": self.config.runtime_form}
+        # what LatencyPanel draws (no target: the official loss has none)
+        fields["config"]["latency"] = {**self.table.info(), "runtime_form": self.config.runtime_form}
         return fields
 
     def runtime(self) -> torch.Tensor:

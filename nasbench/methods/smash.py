@@ -73,6 +73,7 @@ class Smash(Search):
     by their validation accuracy with generated weights."""
 
     name = "smash"
+    spaces = ("smash", "smash-small")
     Config = SmashConfig
     default_space = {"paper": "smash", "cpu": "smash-small"}
 

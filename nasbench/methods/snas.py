@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from nasbench.spaces import CELL_SPACES
 from nasbench.evaluate.cost import count_params
 from nasbench.methods.base import ConfigError
 from nasbench.methods.darts import Darts, DartsConfig
@@ -87,6 +88,7 @@ class Snas(Darts):
     """SNAS on any space whose supernet mixes (`weights=`): the DARTS and NB201 cells."""
 
     name = "snas"
+    spaces = CELL_SPACES
     Config = SnasConfig
     default_space = "darts"
 

@@ -35,6 +35,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from nasbench.spaces.base import Choices, InvalidArchitecture, Space
+from nasbench.supernet.banks import combine, conv_padding, write_banks, written_banks
+from nasbench.supernet.hypernet import SmashNet
 
 # Which of the four convs are active (conv0 conv1 conv2 conv3), SMASH.py `self.options` with
 # var_op, and how often the official sampler draws each (`options_probabilities`).
@@ -74,22 +76,6 @@ class Op:
         at most the op's input channels and at most N_max (the width of the generated weights)."""
         n_in = len(self.reads) * N
         return min(min(max(n_in // self.width, 1), bottleneck) * self.width, n_in, N_max)
-
-
-def combine(pattern: str, conv: Sequence, x: torch.Tensor) -> torch.Tensor:
-    """The 2x2 op layout (layers.py SMASHLayer.forward): conv0 (-> conv1) plus conv2 (-> conv3)."""
-    a = conv[0](x)
-    if pattern[1] == "1":
-        a = conv[1](a)
-    if pattern[2] == "1":
-        b = conv[2](x)
-        a = a + (conv[3](b) if pattern[3] == "1" else b)
-    return a
-
-
-def conv_padding(kernel: Sequence[int], dilation: Sequence[int]) -> tuple[int, int]:
-    """'Same' padding of a dilated kernel, per dimension (layers.py SMASHC2D)."""
-    return tuple((k + (k - 1) * (d - 1)) // 2 for k, d in zip(kernel, dilation))
 
 
 class SmashSpace(Space):
@@ -420,7 +406,6 @@ class SmashSpace(Space):
         """The SMASH network: free weights for every op size plus the hypernet that generates
         each sampled op's 1x1 weights (nasbench.supernet.hypernet.SmashNet). Sizes come from
         the space, so `C` and `layers` are ignored."""
-        from nasbench.supernet.hypernet import SmashNet
         return SmashNet(self, num_classes=num_classes, in_channels=in_channels,
                         depth_compression=depth_compression)
 
@@ -435,19 +420,6 @@ def _pair(text: str) -> tuple[int, int]:
 
 
 # -- the stand-alone network -------------------------------------------------------------------
-def written_banks(space: SmashSpace, b: int, ops: Sequence[Op]) -> int:
-    """Banks a block ends with: its input banks plus every bank its ops allocated."""
-    return max([space.in_banks[b]] + [max(op.writes) + 1 for op in ops])
-
-
-def write_banks(banks: list, op: Op, out: torch.Tensor, N: int) -> None:
-    """Add the j-th written bank's chunk of `out` (chunk j mod G/N, SMASH.py forward)."""
-    chunks = op.width // N
-    for j, m in enumerate(op.writes):
-        piece = out[:, (j % chunks) * N:(j % chunks + 1) * N]
-        banks[m] = piece if banks[m] is None else banks[m] + piece
-
-
 class Layer(nn.Module):
     """One op of a stand-alone network (layers.py Layer, norm_style 'sandwich'):
     BN-ReLU-1x1-BN, then the active convs, each ReLU-conv, in the 2x2 layout."""

@@ -19,13 +19,16 @@ N x (depth_compression N) block of W_1x1 for output units q N.. and input channe
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nasbench.spaces.smash import Op, SmashSpace, combine, conv_padding, write_banks, written_banks
+from nasbench.supernet.banks import combine, conv_padding, write_banks, written_banks
+
+if TYPE_CHECKING:
+    from nasbench.spaces.smash import Op, SmashSpace
 
 
 def weight_norm(w: torch.Tensor) -> torch.Tensor:
