@@ -415,3 +415,59 @@ def test_gdas_on_the_darts_cell_runs_only_h_k_op_k_so_other_entries_get_no_gradi
     expected = np.zeros(5)
     expected[k] = float((R * edge.candidates[k](x)).sum().detach())
     assert h.grad.numpy() == pytest.approx(expected, abs=1e-10)
+
+
+def test_nasp_proximal_step_never_picks_none_on_the_darts_cell(digits):
+    """NASP's op list has no `none`: with `none` the largest alpha of every row, the step picks
+    each row's largest other op (brute force over the row), as the search does on the DARTS cell."""
+    rng = np.random.default_rng(1)
+    space = get_space("darts")
+    alpha = rng.uniform(0, 1, size=(len(space.decisions), 8))
+    alpha[:, space.none] = 2.0
+    bar = proximal_step(torch.tensor(alpha), exclude=space.none).numpy()
+    for row, a in zip(bar, alpha):
+        assert row.sum() == 1 and row[space.none] == 0
+        assert row.argmax() == max((k for k in range(8) if k != space.none), key=lambda k: a[k])
+    search = Nasp("darts:steps=2", digits, progress=False, **TINY)
+    search.setup()
+    with torch.no_grad():
+        for a in search.alpha:
+            a[search.space.none] = 1.0
+    assert all(row[search.space.none] == 0 and row.sum() <= 1 for row in search.discrete())
+
+
+def test_nasp_l2_burden_covers_the_normal_cell_only(digits):
+    """model_search.py: the complexity term sums over alphas_normal alone. Reduction rows carry no
+    burden; a normal row's burden is each op's parameters over the row's total (counted here by
+    summing numel of a freshly built op)."""
+    search = Nasp("darts:steps=2", digits, progress=False, l2=1.0, **TINY)
+    search.setup()
+    for name, row, ops in zip(search.space.decisions, search.burden, search.space.options):
+        if name.startswith("reduce:"):
+            assert torch.all(row == 0), name
+        else:
+            n = [sum(p.numel() for p in build_op(op, search.config.C).parameters()) for op in ops]
+            assert row.tolist() == pytest.approx([k / sum(n) for k in n]), name
+
+
+def test_darts_minus_builds_darts_supernet_weights_seed_for_seed():
+    """With beta = 0 DARTS- is DARTS: built from the same seed its supernet holds DARTS' weights
+    (the reduction edges' auxiliary skips draw from a forked RNG) and the RNG is left where DARTS
+    leaves it (so alpha is the same too); the outputs at beta = 0 are DARTS' outputs."""
+    space = get_space("darts:steps=2")
+    torch.manual_seed(0)
+    darts = space.supernet(C=4, layers=3, num_classes=10, in_channels=1)
+    after_darts = torch.randn(3)
+    torch.manual_seed(0)
+    minus = space.supernet(C=4, layers=3, num_classes=10, in_channels=1, edge=AuxiliarySkipEdge)
+    after_minus = torch.randn(3)
+    assert any(isinstance(m.skip, torch.nn.Module) and len(list(m.skip.parameters()))
+               for m in minus.modules() if isinstance(m, AuxiliarySkipEdge))  # there are reduction skips
+    theirs = minus.state_dict()
+    for name, value in darts.state_dict().items():
+        assert torch.equal(value, theirs[name]), name
+    assert torch.equal(after_darts, after_minus)
+    set_beta(minus, 0.0)
+    x = torch.randn(2, 1, 8, 8)
+    weights = [torch.softmax(torch.randn(8), 0) for _ in space.decisions]
+    assert torch.allclose(darts(x, weights=weights), minus(x, weights=weights), atol=1e-6)

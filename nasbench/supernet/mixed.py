@@ -125,7 +125,10 @@ class AuxiliarySkipEdge(ChoiceEdge):
 
     def __init__(self, names: Sequence[str], build: Callable[..., nn.Module], C: int):
         super().__init__(names, build)
-        self.skip = FactorizedReduce(C, C, affine=False) if self._reduces(C) else nn.Identity()
+        # a forked RNG: the reduction skip's weights must not shift the draws of every later
+        # weight and alpha, so that beta = 0 starts from DARTS' own supernet, seed for seed
+        with torch.random.fork_rng(devices=[]):
+            self.skip = FactorizedReduce(C, C, affine=False) if self._reduces(C) else nn.Identity()
 
     def _reduces(self, C: int) -> bool:
         """Whether the edge halves the resolution (its first op, run once in eval mode, shows it)."""
