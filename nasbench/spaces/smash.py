@@ -238,14 +238,15 @@ class SmashSpace(Space):
         return choices
 
     # -- sampling (SMASH.py sample_architecture) -----------------------------------------------
-    def sample(self, rng: np.random.Generator, max_kernel: int | None = None) -> Choices:
+    def sample(self, rng: np.random.Generator, max_kernel: int | None = None, var_op: bool = True) -> Choices:
         """A random architecture as the official sampler draws it (see docs/methods.md for the
         differences): per block 1..ops ops; each reads a uniform number of the banks written so
         far, picks G near its number of reads, writes at least G/N banks (fewer more likely),
-        its convs' pattern, kernel sizes (up to `max_kernel`, which training anneals), dilations
-        and groups."""
+        its convs' pattern (the 2x2 layout with `var_op`, else one conv: "1000", the official
+        default), kernel sizes from range(3, max_kernel + 2, 2) (SMASH.py: training anneals
+        max_kernel through 3, 4, 5, 6, 7, so 5x5 comes at 4), dilations and groups."""
         max_kernel = self.max_kernel if max_kernel is None else max_kernel
-        kernels = [k for k in self.kernels if k <= max_kernel]
+        kernels = [k for k in self.kernels if k < max_kernel + 2]
         blocks = []
         for b in range(self.blocks):
             written, ops = self.in_banks[b], []
@@ -265,7 +266,7 @@ class SmashSpace(Space):
                 n_new = sum(m >= written for m in picked)
                 writes = tuple(sorted([m for m in picked if m < written] + list(range(written, written + n_new))))
                 written += n_new
-                pattern = PATTERNS[int(rng.choice(len(PATTERNS), p=PATTERN_PROBS))]
+                pattern = PATTERNS[int(rng.choice(len(PATTERNS), p=PATTERN_PROBS))] if var_op else "1000"
                 convs = []
                 for bit in pattern:
                     if bit == "0":

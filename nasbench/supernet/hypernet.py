@@ -214,7 +214,7 @@ class SmashNet(nn.Module):
             blocks = self.space.arch(choices)
         if w1x1 is None:
             w1x1 = self.generate(blocks, z)
-        N, out, n = self.space.N, self.stem(x), 0
+        N, out, n = self.space.N, F.relu(self.stem(x)), 0  # SMASH.py: relu(conv1(x)); MainNet has none
         for b, ops in enumerate(blocks):
             width = written_banks(self.space, b, ops)
             banks = list(out.split(N, dim=1)) + [None] * (width - self.space.in_banks[b])
