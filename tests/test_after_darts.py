@@ -347,18 +347,74 @@ def test_saved_activations_counts_each_saved_storage_once_while_alive():
 
 
 def test_snas_resource_constraint_moves_alpha_away_from_the_largest_op(digits):
-    """eta * sum Z . R with R = each op's parameters: with a strong eta the largest op
-    (nor_conv_3x3) ends as the least likely op of every edge, and less likely than in the same
-    run without the constraint (Adam bounds how far alpha moves in 12 steps)."""
+    """lambda * the log resource penalty: with a strong lambda the largest op (nor_conv_3x3)
+    ends as the least likely op of every edge, and less likely than in the same run without the
+    constraint (Adam, so that alpha moves far enough in 12 steps)."""
     space = get_space("nb201-small")
     conv3 = space.options[0].index("nor_conv_3x3")
     probs = {}
-    for eta in (0.0, 10.0):
-        search = get_method("snas")(space, digits, progress=False, resource_lambda=eta, **TINY)
+    for eta in (0.0, 1.0):
+        search = get_method("snas")(space, digits, progress=False, resource_lambda=eta, arch_optimizer="adam",
+                                    **TINY)
         search.run()
         probs[eta] = torch.stack(search.probs())  # (edges, ops)
-    assert (probs[10.0].argmin(-1) == conv3).all()
-    assert float(probs[10.0][:, conv3].mean()) < float(probs[0.0][:, conv3].mean()) - 0.03
+    assert (probs[1.0].argmin(-1) == conv3).all()
+    assert float(probs[1.0][:, conv3].mean()) < float(probs[0.0][:, conv3].mean()) - 0.03
+
+
+def test_snas_op_resources_are_the_official_counts():
+    """SNAS/operations.py by hand: SepConv size 2 C k^2 + (C + C) C, FLOPs size y^2, MAC
+    y^2 (7C + C) + size (stride 1), y^2 (10C + C) + size (stride 2); pools 9 y^2 C and 2 / 5 y^2 C;
+    Identity MAC 2 C h^2; FactorizedReduce size 2 C (C/2), MAC 2 y^2 (4C + C/2) + size."""
+    from nasbench.methods.snas import op_resources
+    assert op_resources("sep_conv_3x3", 16, 8, 1) == (800, 800 * 64, 64 * 128 + 800)
+    assert op_resources("sep_conv_5x5", 16, 8, 2) == (2 * 16 * 25 + 512, 1312 * 16, 16 * 176 + 1312)
+    assert op_resources("dil_conv_3x3", 16, 8, 1) == (16 * 9 + 256, 400 * 64, 64 * 64 + 400)
+    assert op_resources("max_pool_3x3", 16, 8, 2) == (0, 9 * 16 * 16, 5 * 16 * 16)
+    assert op_resources("skip_connect", 16, 8, 1) == (0, 0, 2 * 16 * 64)
+    assert op_resources("skip_connect", 16, 8, 2) == (256, 256 * 16, 2 * 16 * (64 + 8) + 256)
+    assert op_resources("none", 16, 8, 1) == (0, 0, 0)
+
+
+def test_snas_log_penalty_over_the_darts_supernet_by_hand(digits):
+    """Z one-hot at sep_conv_3x3 everywhere, darts:steps=2, C=8, 3 cells on 8x8: cell 0 normal
+    (C 8, 8x8), cells 1 and 2 reductions (C 16 at 8 -> 4, C 32 at 4 -> 2; edges from the two
+    inputs stride 2). Penalty = sum over cells and edges of mean(log size, log FLOPs, log MAC)
+    divided by the cells of the type (1 normal, 2 reductions)."""
+    import math
+    search = get_method("snas")("darts:steps=2", digits, progress=False, **TINY)
+    search.setup()
+    ops = search.space.options[0]
+    Z = torch.zeros(len(search.space.decisions), len(ops))
+    Z[:, ops.index("sep_conv_3x3")] = 1.0
+
+    def edge(C, h, s):
+        y = h // s
+        size = 2 * C * 9 + 2 * C * C
+        mac = y * y * ((7 if s == 1 else 10) * C + C) + size
+        return (math.log(size) + math.log(size * y * y) + math.log(mac)) / 3
+
+    sources = [j for i in range(2, 4) for j in range(i)]     # 5 edges: 0, 1 | 0, 1, 2
+    assert search.data.shape[-1] == 8 and search.config.C == 8
+    normal = sum(edge(8, 8, 1) for _ in sources)
+    reduce = sum(edge(C, h, 2) if j < 2 else edge(C, h // 2, 1) for C, h in ((16, 8), (32, 4)) for j in sources)
+    assert float(search.resource_penalty(Z)) == pytest.approx(normal / 1 + reduce / 2, rel=1e-6)
+
+
+def test_snas_drops_each_edge_per_sample_with_probability_0_3_in_training():
+    from nasbench.supernet.mixed import DropPathEdge
+    assert get_method("snas").Config().drop_path_prob == 0.3
+    edge = edge_of(DropPathEdge)
+    edge.drop_prob = 0.3
+    x = torch.randn(4000, 4, 3, 3)
+    w = torch.tensor([0.0, 1.0, 0.0, 0.0, 0.0])  # the skip alone: out = x where kept
+    with torch.no_grad():
+        out = edge.train()(x, weights=w)
+        assert torch.equal(edge.eval()(x, weights=w), x)  # no drop-path in eval mode
+    dropped = (out.flatten(1).abs().sum(1) == 0).float().mean()
+    assert abs(float(dropped) - 0.3) < 5 * (0.3 * 0.7 / 4000) ** 0.5
+    kept = out.flatten(1).abs().sum(1) > 0
+    assert torch.allclose(out[kept], x[kept] / 0.7, atol=1e-6)
 
 
 # -- round three: the official schedules, counts and rules ------------------------------------

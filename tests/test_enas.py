@@ -335,7 +335,7 @@ def test_shared_weights_are_he_normal_over_the_number_of_possible_inputs():
 def test_controller_adam_is_tensorflows_eps_before_bias_correction():
     """TF AdamOptimizer, step 1, beta1 = 0: theta -= lr sqrt(1 - b2) g / (sqrt((1 - b2) g^2) + eps),
     computed by hand here; PyTorch's Adam would put eps after the bias correction."""
-    from nasbench.supernet.controller import TFAdam
+    from nasbench.optim import TFAdam
     lr, b2, eps = 0.0035, 0.999, 1e-3
     g = torch.tensor([1e-4, -3e-3, 0.2], dtype=torch.float64)
     p = torch.zeros(3, dtype=torch.float64, requires_grad=True)

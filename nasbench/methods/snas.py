@@ -11,11 +11,20 @@ trained together on the same training batch: one loss, one backward pass, both o
 (single-level, eq. 1: E_Z[L(Z)] with Z ~ p_alpha). The temperature lambda is annealed linearly
 from 1 to 0.03; the official scheduler steps before each epoch, so epoch e trains at
 lambda((e+1)/epochs) and the last epoch at exactly 0.03. As lambda -> 0 Z becomes one-hot with P(Z = e_k) = softmax(alpha)_k, so the
-relaxed network turns into a sampled child network. Optional resource constraint (sec. 2.4):
-+ eta * sum_edges Z . R, R the parameters (thousands) of each op, differentiated through the
-sample (the "reparametrization" estimator of the code; the paper's default is the score function).
+relaxed network turns into a sampled child network. Every edge's output is dropped per sample
+with probability 0.3 in training (drop-path). The resource constraint (sec. 2.4) is on, as the
+README's search command runs it (--resource_efficient --method reparametrization --log_penalty
+--loss): with R_e = (size, FLOPs, MAC) of each op of edge e at its cell's width and resolution
+(SNAS/operations.py), differentiated through the sample,
 
-    genotype: the DARTS rule on softmax(alpha) (DARTS cell), argmax per edge (NB201 cell)
+    L = CE + lambda * sum_e (log Z_e.size + log Z_e.FLOPs + log Z_e.MAC) / 3 / (cells of e's type)
+
+(a value below 1 counts as 1, so its log is 0); `resource_form="linear"` is the code's other form,
+0.43 * (2 Z.size + Z.FLOPs / 4000 + Z.MAC / 100).
+
+    genotype: the DARTS rule on softmax(alpha) (DARTS cell), argmax per edge (NB201 cell); the
+    code's `genotype_edge_all` keeps every edge with its argmax, `none` included (not done here:
+    the DARTS space's genotypes have two inputs per node)
 """
 from __future__ import annotations
 
@@ -27,10 +36,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from nasbench.spaces import CELL_SPACES
-from nasbench.evaluate.cost import count_params
 from nasbench.methods.base import ConfigError
 from nasbench.methods.darts import Darts, DartsConfig
-from nasbench.ops import build_op
+from nasbench.supernet.mixed import DropPathEdge
 
 
 @dataclass
@@ -50,7 +58,9 @@ class SnasConfig(DartsConfig):
     alpha_std: float = 0.01
     tau0: float = 1.0                  # temperature, linear per epoch to tau_min
     tau_min: float = 0.03
-    resource_lambda: float = 0.0       # eta of the resource constraint; 0: off
+    drop_path_prob: float = 0.3        # --drop_path_prob 3e-1 (README): every edge, training only
+    resource_lambda: float = 1e-2      # README single-GPU command (--resource_lambda 1e-2); 0: off
+    resource_form: str = "log"         # --log_penalty; "linear": the code's weighted sum
     order: int = 1                     # single-level: no unrolled step
 
     PRESETS: ClassVar[dict[str, dict]] = {
@@ -60,9 +70,11 @@ class SnasConfig(DartsConfig):
     NOTES: ClassVar[dict[str, str]] = {
         "paper": "Xie et al. 2019 / SNAS-Series SNAS/ (ICLR 2019 release) defaults: 150 epochs, "
                  "batch 64, alpha by plain SGD 3e-4 (single-GPU path), tau 1 -> 0.03 with epoch e "
-                 "at tau((e+1)/epochs)",
+                 "at tau((e+1)/epochs); README's single-GPU search: drop-path 0.3, resource "
+                 "constraint by reparametrization with the log penalty, lambda 1e-2",
         "cpu": "epochs=10, layers=5, C=4, arch_lr=3e-2 (as DARTS' CPU preset); tau still goes "
-               "1 -> 0.03, the last epoch at exactly 0.03",
+               "1 -> 0.03, the last epoch at exactly 0.03; drop-path 0.3 and the log resource "
+               "constraint (lambda 1e-2) as the paper preset",
     }
 
     def validate(self) -> None:
@@ -75,6 +87,35 @@ class SnasConfig(DartsConfig):
             raise ConfigError(f"arch_optimizer must be 'sgd' or 'adam', got {self.arch_optimizer!r}")
         if self.resource_lambda < 0:
             raise ConfigError(f"resource_lambda must be >= 0, got {self.resource_lambda}")
+        if self.resource_form not in ("log", "linear"):
+            raise ConfigError(f"resource_form must be 'log' or 'linear', got {self.resource_form!r}")
+        if not 0 <= self.drop_path_prob < 1:
+            raise ConfigError(f"drop_path_prob must be in [0, 1), got {self.drop_path_prob}")
+
+
+def op_resources(op: str, C: int, h: int, stride: int) -> tuple[float, float, float]:
+    """(size, FLOPs, MAC) of one op on a C-channel h x h input, as SNAS/operations.py counts them
+    (y the output side; the weights of a conv, FLOPs = size * y^2, MAC = memory traffic)."""
+    y = h // stride
+    if op == "none":
+        return 0.0, 0.0, 0.0
+    if op in ("avg_pool_3x3", "max_pool_3x3"):
+        return 0.0, 9.0 * y * y * C, (2.0 if stride == 1 else 5.0) * y * y * C
+    if op == "skip_connect":
+        if stride == 1:
+            return 0.0, 0.0, 2.0 * C * h * h
+        size = 2.0 * C * (C // 2)                                       # FactorizedReduce
+        return size, size * y * y, 2.0 * y * y * (4 * C + C // 2) + size
+    kind, k = op.rsplit("_", 1)[0], int(op.rsplit("_", 1)[1].split("x")[0])
+    if kind == "sep_conv":
+        size, traffic = 2.0 * C * k * k + 2.0 * C * C, (7 if stride == 1 else 10) * C + C
+    elif kind == "dil_conv":
+        size, traffic = 1.0 * C * k * k + C * C, (3 if stride == 1 else 6) * C + C
+    elif kind == "nor_conv":                                            # ReLUConvBN
+        size, traffic = 1.0 * C * C * k * k, (C + C) if stride == 1 else (4 * C + C)
+    else:
+        raise ConfigError(f"SNAS' resource constraint does not know the op {op!r}")
+    return size, size * y * y, y * y * traffic + size
 
 
 def relaxed_one_hot(alpha: torch.Tensor, tau: float) -> torch.Tensor:
@@ -101,9 +142,53 @@ class Snas(Darts):
         if c.arch_optimizer == "sgd":  # train_search.py on one GPU: no momentum, no weight decay
             self.arch_optimizer = torch.optim.SGD(self.alpha.parameters(), c.arch_lr)
             self.track(arch_optimizer=self.arch_optimizer)
-        # R: parameters (thousands) of each option at the first stage's width
-        self.resource = torch.tensor([[count_params(build_op(op, c.C)) / 1e3 for op in opts]
-                                      for opts in self.space.options], device=self.device)
+        if c.drop_path_prob > 0:
+            for m in self.supernet.modules():
+                if isinstance(m, DropPathEdge):
+                    m.drop_prob = c.drop_path_prob
+        self.resource, self.resource_row, self.resource_share = self.edge_resources()
+
+    def supernet_options(self):
+        return {"edge": DropPathEdge} if self.config.drop_path_prob > 0 else {}
+
+    def edge_resources(self):
+        """Every mixed edge of the supernet, found by one forward pass: R (E, options, 3) its
+        ops' (size, FLOPs, MAC) at its width and resolution, the alpha row it mixes by (E,),
+        and 1 / the number of cells sharing that row (E,), the code's per-cell average."""
+        rows, R = [], []
+        weights = [torch.full((len(o),), 1.0 / len(o), device=self.device) for o in self.space.options]
+        row_of = {id(w): d for d, w in enumerate(weights)}
+
+        def record(edge, args, kwargs, out):
+            x = args[0]
+            stride = x.size(-1) // out.size(-1)
+            rows.append(row_of[id(kwargs["weights"])])
+            R.append([op_resources(op, x.size(1), x.size(-1), stride) for op in edge.names])
+
+        edges = [m for m in self.supernet.modules() if hasattr(m, "names") and hasattr(m, "candidates")]
+        hooks = [e.register_forward_hook(record, with_kwargs=True) for e in edges]
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                was = self.supernet.training
+                self.supernet.eval()(torch.zeros(2, *self.data.shape, device=self.device), weights=weights)
+                self.supernet.train(was)
+        finally:
+            for h in hooks:
+                h.remove()
+        rows_t = torch.tensor(rows, device=self.device)
+        share = 1.0 / torch.bincount(rows_t, minlength=len(weights)).float()[rows_t]
+        return torch.tensor(R, device=self.device), rows_t, share
+
+    def resource_penalty(self, Z: torch.Tensor) -> torch.Tensor:
+        """sum over edges of the per-edge penalty / cells sharing its alpha row (reparametrized:
+        differentiable in Z, (D, n))."""
+        v = (Z[self.resource_row][..., None] * self.resource).sum(1)     # (E, 3): Z.size, Z.FLOPs, Z.MAC
+        if self.config.resource_form == "log":
+            v = torch.where(v.abs() < 1, torch.ones_like(v), v)
+            per_edge = torch.log(v.abs()).mean(-1)
+        else:
+            per_edge = 0.43 * (2 * v[:, 0] + v[:, 1] / 4000 + v[:, 2] / 100)
+        return (per_edge * self.resource_share).sum()
 
     def temperature(self, epoch: int) -> float:
         """Temp_Scheduler steps once before each epoch: epoch e (from 0) trains at
@@ -121,7 +206,7 @@ class Snas(Darts):
             Z = relaxed_one_hot(torch.stack(list(self.alpha)), tau)  # (D, n)
             logits = self.supernet(x, weights=list(Z))
             loss = F.cross_entropy(logits, y)
-            total = loss + c.resource_lambda * (Z * self.resource).sum() if c.resource_lambda else loss
+            total = loss + c.resource_lambda * self.resource_penalty(Z) if c.resource_lambda else loss
             self.optimizer.zero_grad(set_to_none=True)
             self.arch_optimizer.zero_grad(set_to_none=True)
             total.backward()

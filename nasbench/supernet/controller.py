@@ -26,7 +26,6 @@ so that E[grad loss] = -grad E_{m~pi}[R(m)] for any b that does not depend on m.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nasbench.optim import TFAdam
 from nasbench.spaces.base import Choices, Space
 from nasbench.spaces.enas import EnasSpace
 
@@ -170,26 +170,6 @@ def reinforce_loss(log_prob: torch.Tensor, reward: float, baseline: float) -> to
 def update_baseline(baseline: float, reward: float, bl_dec: float) -> float:
     """b <- b - (1 - bl_dec)(b - R): an exponential moving average of the rewards."""
     return baseline - (1.0 - bl_dec) * (baseline - reward)
-
-
-class TFAdam(torch.optim.Adam):
-    """Adam as TensorFlow's AdamOptimizer computes it (the official controller's optimiser). TF
-    adds eps to sqrt(v_t) and bias-corrects through the step size,
-        theta -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m_t / (sqrt(v_t) + eps),
-    PyTorch adds eps to the bias-corrected sqrt(v_t / (1 - b2^t)); the two agree when PyTorch's
-    eps is eps / sqrt(1 - b2^t), set here before every step (at step 1 with b2 = 0.999: 31.6 eps)."""
-
-    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
-        super().__init__(params, lr, betas=betas, eps=eps)
-        for group in self.param_groups:
-            group["eps_tf"] = eps
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        t = 1 + max((int(s["step"]) for s in self.state.values() if "step" in s), default=0)
-        for group in self.param_groups:
-            group["eps"] = group["eps_tf"] / math.sqrt(1.0 - group["betas"][1] ** t)
-        return super().step(closure)
 
 
 class Reinforce:

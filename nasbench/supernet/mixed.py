@@ -10,6 +10,7 @@ edge's channels. Each class keeps ChoiceEdge's face, `edge(x, choice=k)` or `edg
 - `PartialChannelEdge` (PC-DARTS): 1/K of the channels go through the mixed op, the rest bypass
   it, then a channel shuffle (PC-DARTS model_search.py `MixedOp`).
 - `AuxiliarySkipEdge` (DARTS-): the DARTS mixture plus `beta * skip(x)` (DARTS- model_search.py).
+- `DropPathEdge` (SNAS): the DARTS mixture, dropped per sample in training (drop-path).
 """
 from __future__ import annotations
 
@@ -59,6 +60,25 @@ class SampledOpEdge(SampledEdge):
             return super().forward(x, choice=choice, weights=weights)
         k = int((weights.detach() != 0).nonzero()[0])
         return weights[k] * self.candidates[k](x)
+
+
+class DropPathEdge(ChoiceEdge):
+    """SNAS/model_search.py `Cell.forward`: in training, each mixed edge's output is dropped for a
+    whole sample with probability `drop_prob` and the kept ones scaled by 1 / (1 - drop_prob)
+    (`utils.drop_path`, one Bernoulli draw per sample, from the torch global RNG)."""
+
+    drop_prob = 0.0
+
+    def __init__(self, names: Sequence[str], build: Callable[..., nn.Module], C: int | None = None):
+        super().__init__(names, build)
+
+    def forward(self, x, choice=None, weights=None):
+        out = super().forward(x, choice=choice, weights=weights)
+        if self.training and self.drop_prob > 0:
+            keep = 1.0 - self.drop_prob
+            mask = torch.empty(out.size(0), 1, 1, 1, dtype=out.dtype, device=out.device).bernoulli_(keep)
+            out = out / keep * mask
+        return out
 
 
 @contextmanager
