@@ -527,3 +527,19 @@ def test_darts_minus_builds_darts_supernet_weights_seed_for_seed():
     x = torch.randn(2, 1, 8, 8)
     weights = [torch.softmax(torch.randn(8), 0) for _ in space.decisions]
     assert torch.allclose(darts(x, weights=weights), minus(x, weights=weights), atol=1e-6)
+
+
+@pytest.mark.parametrize("method, bad, words", [
+    ("gdas", {"order": 2}, "GDAS has only a first-order architecture step: order must be 1"),
+    ("gdas", {"tau_min": 20.0}, "need 0 < tau_min <= tau_max, got 20.0 and 10.0"),
+    ("snas", {"order": 2}, "SNAS is single-level: order must be 1"),
+    ("snas", {"tau_min": 0.0}, "need 0 < tau_min <= tau0"),
+    ("snas", {"resource_lambda": -1.0}, "resource_lambda must be >= 0"),
+    ("nasp", {"l2": -1.0}, "l2 must be >= 0"),
+    ("pc-darts", {"order": 2}, "order must be 1"),
+    ("darts-minus", {"skip_beta": -0.5}, "skip_beta must be >= 0"),
+])
+def test_the_shared_config_checks_name_the_setting(method, bad, words):
+    from nasbench.methods import ConfigError, make_config
+    with pytest.raises(ConfigError, match=words.replace("(", r"\(")):
+        make_config(get_method(method).Config, "cpu", **bad)

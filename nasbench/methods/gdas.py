@@ -25,7 +25,6 @@ from typing import ClassVar
 import torch
 from torch.nn import functional as F
 
-from nasbench.methods.base import ConfigError
 from nasbench.methods.darts import Darts, DartsConfig
 from nasbench.spaces import DartsSpace, CELL_SPACES
 from nasbench.supernet.mixed import SampledEdge, SampledOpEdge
@@ -62,12 +61,8 @@ class GdasConfig(DartsConfig):
                "far in ~90 steps as with 3e-4 in the paper's ~100k); tau still goes 10 -> 0.1",
     }
 
-    def validate(self) -> None:
-        super().validate()
-        if self.order != 1:
-            raise ConfigError("GDAS has only a first-order architecture step: order must be 1")
-        if not 0 < self.tau_min <= self.tau_max:
-            raise ConfigError(f"need 0 < tau_min <= tau_max, got {self.tau_min} and {self.tau_max}")
+    FIRST_ORDER: ClassVar[str] = "GDAS has only a first-order architecture step"
+    TEMPERATURE: ClassVar[tuple[str, str]] = ("tau_max", "tau_min")
 
 
 def straight_through_gumbel(alpha: torch.Tensor, tau: float, g: torch.Tensor | None = None

@@ -30,7 +30,6 @@ from torch.nn import functional as F
 
 from nasbench.spaces import CELL_SPACES
 from nasbench.evaluate.cost import count_params
-from nasbench.methods.base import ConfigError
 from nasbench.methods.darts import Darts, DartsConfig
 from nasbench.ops import build_op
 from nasbench.spaces.darts import DartsSpace
@@ -65,12 +64,8 @@ class NaspConfig(DartsConfig):
         "cpu": "epochs=10, layers=5, C=4, arch_lr=3e-2 (as DARTS' CPU preset)",
     }
 
-    def validate(self) -> None:
-        super().validate()
-        if self.order != 1:
-            raise ConfigError("NASP takes the gradient at the discrete point: order must be 1")
-        if self.l2 < 0:
-            raise ConfigError(f"l2 must be >= 0, got {self.l2}")
+    FIRST_ORDER: ClassVar[str] = "NASP takes the gradient at the discrete point"
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("l2",)
 
 
 def proximal_step(alpha: torch.Tensor, nodes: Sequence[Sequence[int]] | None = None,

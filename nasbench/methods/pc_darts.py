@@ -65,14 +65,13 @@ class PcDartsConfig(DartsConfig):
                "arch_lr=6e-2 (x100 as in DARTS' CPU preset)",
     }
 
+    FIRST_ORDER: ClassVar[str] = "PC-DARTS here is first order (the official default)"
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("warmup_epochs",)
+
     def validate(self) -> None:
         super().validate()
-        if self.order != 1:
-            raise ConfigError("PC-DARTS here is first order (the official default): order must be 1")
         if not isinstance(self.K, int) or self.K < 1 or self.C % self.K:
             raise ConfigError(f"K must be a positive divisor of C={self.C}, got {self.K!r}")
-        if self.warmup_epochs < 0:
-            raise ConfigError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
 
 
 def incoming_edges(space) -> list[list[int]]:

@@ -77,16 +77,14 @@ class SnasConfig(DartsConfig):
                "constraint (lambda 1e-2) as the paper preset",
     }
 
+    FIRST_ORDER: ClassVar[str] = "SNAS is single-level"
+    TEMPERATURE: ClassVar[tuple[str, str]] = ("tau0", "tau_min")
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("resource_lambda",)
+
     def validate(self) -> None:
         super().validate()
-        if self.order != 1:
-            raise ConfigError("SNAS is single-level: order must be 1")
-        if not 0 < self.tau_min <= self.tau0:
-            raise ConfigError(f"need 0 < tau_min <= tau0, got {self.tau_min} and {self.tau0}")
         if self.arch_optimizer not in ("sgd", "adam"):
             raise ConfigError(f"arch_optimizer must be 'sgd' or 'adam', got {self.arch_optimizer!r}")
-        if self.resource_lambda < 0:
-            raise ConfigError(f"resource_lambda must be >= 0, got {self.resource_lambda}")
         if self.resource_form not in ("log", "linear"):
             raise ConfigError(f"resource_form must be 'log' or 'linear', got {self.resource_form!r}")
         if not 0 <= self.drop_path_prob < 1:
