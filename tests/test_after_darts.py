@@ -543,3 +543,23 @@ def test_the_shared_config_checks_name_the_setting(method, bad, words):
     from nasbench.methods import ConfigError, make_config
     with pytest.raises(ConfigError, match=words.replace("(", r"\(")):
         make_config(get_method(method).Config, "cpu", **bad)
+
+
+def test_snas_genotype_is_genotype_edge_all_every_edge_its_argmax_none_included(digits):
+    """model_search.py genotype_edge_all: per edge the argmax of softmax(alpha), `none` included,
+    every edge kept (here a node gets three inputs and another none); the stand-alone network of
+    that genotype builds and runs."""
+    search = get_method("snas")("darts:steps=2", digits, progress=False, **TINY)
+    search.setup()
+    rng = np.random.default_rng(0)
+    alpha = rng.normal(size=(len(search.space.decisions), 8))
+    alpha[[2, 3, 4], :] += 5 * np.eye(8)[[4, 5, 6]]   # node 3 of the normal cell: three ops
+    alpha[[0, 1], search.space.none] = 9.0            # node 2 of the normal cell: no input
+    with torch.no_grad():
+        for a, row in zip(search.alpha, alpha):
+            a.copy_(torch.tensor(row))
+    choices = search.derive()
+    assert choices == [int(np.argmax(row)) for row in alpha]
+    net = search.space.build(choices, C=4, layers=3, num_classes=10, in_channels=1)
+    assert net(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+    assert search.space.decode(search.space.encode(choices)) == tuple(choices)

@@ -80,7 +80,8 @@ class EnasConfig(SearchConfig):
                  "script's auxiliary head, loss + 0.4 aux; controller Adam as TF computes it)",
         "cpu": "10 epochs of batch 64 (digits), C=8, 3 normal cells + 2 reduction cells, 10 "
                "controller steps of 5 children per epoch, baseline decay 0.9 instead of 0.99 "
-               "(50 rewards an epoch instead of 300: the baseline must catch up in fewer). On the "
+               "(50 rewards an epoch instead of 300: the baseline must catch up in fewer); the aux "
+               "head kept (on 8x8 digits its pool covers the whole 2x2 map). On the "
                "micro space this budget leaves the shared weights near chance (see docs/methods.md); "
                "nb201-small learns",
     }

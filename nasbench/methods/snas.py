@@ -22,9 +22,8 @@ README's search command runs it (--resource_efficient --method reparametrization
 (a value below 1 counts as 1, so its log is 0); `resource_form="linear"` is the code's other form,
 0.43 * (2 Z.size + Z.FLOPs / 4000 + Z.MAC / 100).
 
-    genotype: the DARTS rule on softmax(alpha) (DARTS cell), argmax per edge (NB201 cell); the
-    code's `genotype_edge_all` keeps every edge with its argmax, `none` included (not done here:
-    the DARTS space's genotypes have two inputs per node)
+    genotype: the code's `genotype_edge_all`: every edge kept with its argmax, `none` included
+    (so a node may have any number of inputs); `genotype="darts"`: DARTS' two-inputs rule
 """
 from __future__ import annotations
 
@@ -61,6 +60,7 @@ class SnasConfig(DartsConfig):
     drop_path_prob: float = 0.3        # --drop_path_prob 3e-1 (README): every edge, training only
     resource_lambda: float = 1e-2      # README single-GPU command (--resource_lambda 1e-2); 0: off
     resource_form: str = "log"         # --log_penalty; "linear": the code's weighted sum
+    genotype: str = "edge_all"         # genotype_edge_all (what the README evaluates); "darts"
     order: int = 1                     # single-level: no unrolled step
 
     PRESETS: ClassVar[dict[str, dict]] = {
@@ -85,6 +85,8 @@ class SnasConfig(DartsConfig):
         super().validate()
         if self.arch_optimizer not in ("sgd", "adam"):
             raise ConfigError(f"arch_optimizer must be 'sgd' or 'adam', got {self.arch_optimizer!r}")
+        if self.genotype not in ("edge_all", "darts"):
+            raise ConfigError(f"genotype must be 'edge_all' or 'darts', got {self.genotype!r}")
         if self.resource_form not in ("log", "linear"):
             raise ConfigError(f"resource_form must be 'log' or 'linear', got {self.resource_form!r}")
         if not 0 <= self.drop_path_prob < 1:
@@ -187,6 +189,13 @@ class Snas(Darts):
         else:
             per_edge = 0.43 * (2 * v[:, 0] + v[:, 1] / 4000 + v[:, 2] / 100)
         return (per_edge * self.resource_share).sum()
+
+    def derive(self):
+        """model_search.py `genotype_edge_all`: each edge's most likely option, `none` included
+        (ties to the first); or DARTS' rule (`genotype="darts"`)."""
+        if self.config.genotype == "edge_all":
+            return [int(p.argmax()) for p in self.probs()]
+        return super().derive()
 
     def temperature(self, epoch: int) -> float:
         """Temp_Scheduler steps once before each epoch: epoch e (from 0) trains at
