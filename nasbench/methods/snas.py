@@ -10,8 +10,8 @@ all ops run weighted by Z (the sample stays soft, unlike GDAS), and the network 
 trained together on the same training batch: one loss, one backward pass, both optimisers step
 (single-level, eq. 1: E_Z[L(Z)] with Z ~ p_alpha). The temperature lambda is annealed linearly
 from 1 to 0.03; the official scheduler steps before each epoch, so epoch e trains at
-lambda((e+1)/epochs) and the last epoch at exactly 0.03. As lambda -> 0 Z becomes one-hot with P(Z = e_k) = softmax(alpha)_k, so the
-relaxed network turns into a sampled child network. Every edge's output is dropped per sample
+lambda((e+1)/epochs) and the last epoch at exactly 0.03. As lambda -> 0 Z becomes one-hot with
+P(Z = e_k) = softmax(alpha)_k, so the relaxed network turns into a sampled child network. Every edge's output is dropped per sample
 with probability 0.3 in training (drop-path). The resource constraint (sec. 2.4) is on, as the
 README's search command runs it (--resource_efficient --method reparametrization --log_penalty
 --loss): with R_e = (size, FLOPs, MAC) of each op of edge e at its cell's width and resolution
@@ -19,7 +19,8 @@ README's search command runs it (--resource_efficient --method reparametrization
 
     L = CE + lambda * sum_e (log Z_e.size + log Z_e.FLOPs + log Z_e.MAC) / 3 / (cells of e's type)
 
-(a value below 1 counts as 1, so its log is 0); `resource_form="linear"` is the code's other form,
+(a value below 1 counts as 1, so its log is 0; lambda is `resource_lambda`, 1e-2 in the README's
+single-GPU command); `resource_form="linear"` is the code's other form,
 0.43 * (2 Z.size + Z.FLOPs / 4000 + Z.MAC / 100).
 
     genotype: the code's `genotype_edge_all`: every edge kept with its argmax, `none` included
