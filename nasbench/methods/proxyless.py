@@ -33,7 +33,6 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
