@@ -32,7 +32,6 @@ import networkx as nx
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from nasbench.spaces.base import Choices, InvalidArchitecture, Space
 from nasbench.supernet.banks import combine, conv_padding, write_banks, written_banks
