@@ -11,12 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from nasbench.errors import CLIError
+
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
-
-
-class CLIError(Exception):
-    """A problem to report in one line."""
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:

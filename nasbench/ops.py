@@ -116,10 +116,10 @@ class Zero(nn.Module):
 class FactorizedReduce(nn.Module):
     """Halve the resolution with two offset 1x1 convs (DARTS' skip_connect at stride 2)."""
 
-    def __init__(self, C_in, C_out, affine=True):
+    def __init__(self, C_in, C_out, affine=True, relu=True):
         super().__init__()
         assert C_out % 2 == 0, "FactorizedReduce needs an even number of output channels"
-        self.relu = nn.ReLU(inplace=False)
+        self.relu = nn.ReLU(inplace=False) if relu else nn.Identity()  # ENAS between stages: none
         self.conv_1 = GuardedConv2d(C_in, C_out // 2, 1, stride=2, bias=False)
         self.conv_2 = GuardedConv2d(C_in, C_out // 2, 1, stride=2, bias=False)
         self.bn = nn.BatchNorm2d(C_out, affine=affine)

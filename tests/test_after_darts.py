@@ -347,15 +347,219 @@ def test_saved_activations_counts_each_saved_storage_once_while_alive():
 
 
 def test_snas_resource_constraint_moves_alpha_away_from_the_largest_op(digits):
-    """eta * sum Z . R with R = each op's parameters: with a strong eta the largest op
-    (nor_conv_3x3) ends as the least likely op of every edge, and less likely than in the same
-    run without the constraint (Adam bounds how far alpha moves in 12 steps)."""
+    """lambda * the log resource penalty: with a strong lambda the largest op (nor_conv_3x3)
+    ends as the least likely op of every edge, and less likely than in the same run without the
+    constraint (Adam, so that alpha moves far enough in 12 steps)."""
     space = get_space("nb201-small")
     conv3 = space.options[0].index("nor_conv_3x3")
     probs = {}
-    for eta in (0.0, 10.0):
-        search = get_method("snas")(space, digits, progress=False, resource_lambda=eta, **TINY)
+    for eta in (0.0, 1.0):
+        search = get_method("snas")(space, digits, progress=False, resource_lambda=eta, arch_optimizer="adam",
+                                    **TINY)
         search.run()
         probs[eta] = torch.stack(search.probs())  # (edges, ops)
-    assert (probs[10.0].argmin(-1) == conv3).all()
-    assert float(probs[10.0][:, conv3].mean()) < float(probs[0.0][:, conv3].mean()) - 0.03
+    assert (probs[1.0].argmin(-1) == conv3).all()
+    assert float(probs[1.0][:, conv3].mean()) < float(probs[0.0][:, conv3].mean()) - 0.03
+
+
+def test_snas_op_resources_are_the_official_counts():
+    """SNAS/operations.py by hand: SepConv size 2 C k^2 + (C + C) C, FLOPs size y^2, MAC
+    y^2 (7C + C) + size (stride 1), y^2 (10C + C) + size (stride 2); pools 9 y^2 C and 2 / 5 y^2 C;
+    Identity MAC 2 C h^2; FactorizedReduce size 2 C (C/2), MAC 2 y^2 (4C + C/2) + size."""
+    from nasbench.methods.snas import op_resources
+    assert op_resources("sep_conv_3x3", 16, 8, 1) == (800, 800 * 64, 64 * 128 + 800)
+    assert op_resources("sep_conv_5x5", 16, 8, 2) == (2 * 16 * 25 + 512, 1312 * 16, 16 * 176 + 1312)
+    assert op_resources("dil_conv_3x3", 16, 8, 1) == (16 * 9 + 256, 400 * 64, 64 * 64 + 400)
+    assert op_resources("max_pool_3x3", 16, 8, 2) == (0, 9 * 16 * 16, 5 * 16 * 16)
+    assert op_resources("skip_connect", 16, 8, 1) == (0, 0, 2 * 16 * 64)
+    assert op_resources("skip_connect", 16, 8, 2) == (256, 256 * 16, 2 * 16 * (64 + 8) + 256)
+    assert op_resources("none", 16, 8, 1) == (0, 0, 0)
+
+
+def test_snas_log_penalty_over_the_darts_supernet_by_hand(digits):
+    """Z one-hot at sep_conv_3x3 everywhere, darts:steps=2, C=8, 3 cells on 8x8: cell 0 normal
+    (C 8, 8x8), cells 1 and 2 reductions (C 16 at 8 -> 4, C 32 at 4 -> 2; edges from the two
+    inputs stride 2). Penalty = sum over cells and edges of mean(log size, log FLOPs, log MAC)
+    divided by the cells of the type (1 normal, 2 reductions)."""
+    import math
+    search = get_method("snas")("darts:steps=2", digits, progress=False, **TINY)
+    search.setup()
+    ops = search.space.options[0]
+    Z = torch.zeros(len(search.space.decisions), len(ops))
+    Z[:, ops.index("sep_conv_3x3")] = 1.0
+
+    def edge(C, h, s):
+        y = h // s
+        size = 2 * C * 9 + 2 * C * C
+        mac = y * y * ((7 if s == 1 else 10) * C + C) + size
+        return (math.log(size) + math.log(size * y * y) + math.log(mac)) / 3
+
+    sources = [j for i in range(2, 4) for j in range(i)]     # 5 edges: 0, 1 | 0, 1, 2
+    assert search.data.shape[-1] == 8 and search.config.C == 8
+    normal = sum(edge(8, 8, 1) for _ in sources)
+    reduce = sum(edge(C, h, 2) if j < 2 else edge(C, h // 2, 1) for C, h in ((16, 8), (32, 4)) for j in sources)
+    assert float(search.resource_penalty(Z)) == pytest.approx(normal / 1 + reduce / 2, rel=1e-6)
+
+
+def test_snas_drops_each_edge_per_sample_with_probability_0_3_in_training():
+    from nasbench.supernet.mixed import DropPathEdge
+    assert get_method("snas").Config().drop_path_prob == 0.3
+    edge = edge_of(DropPathEdge)
+    edge.drop_prob = 0.3
+    x = torch.randn(4000, 4, 3, 3)
+    w = torch.tensor([0.0, 1.0, 0.0, 0.0, 0.0])  # the skip alone: out = x where kept
+    with torch.no_grad():
+        out = edge.train()(x, weights=w)
+        assert torch.equal(edge.eval()(x, weights=w), x)  # no drop-path in eval mode
+    dropped = (out.flatten(1).abs().sum(1) == 0).float().mean()
+    assert abs(float(dropped) - 0.3) < 5 * (0.3 * 0.7 / 4000) ** 0.5
+    kept = out.flatten(1).abs().sum(1) > 0
+    assert torch.allclose(out[kept], x[kept] / 0.7, atol=1e-6)
+
+
+# -- round three: the official schedules, counts and rules ------------------------------------
+def test_snas_epoch_e_trains_at_tau_of_e_plus_1_over_epochs_and_the_last_at_tau_min():
+    """SNAS/utils.py Temp_Scheduler steps before each epoch: epoch e uses
+    tau = (1 - (e+1)/E)(tau0 - tau_min) + tau_min; with E = 10: 0.903, 0.806, ..., 0.03."""
+    snas = get_method("snas")("nb201-small", load("digits", n_train=128, seed=0), epochs=10,
+                              progress=False)
+    hand = [1 - 0.97 * (e + 1) / 10 for e in range(10)]
+    assert [snas.temperature(e) for e in range(10)] == pytest.approx(hand)
+    assert snas.temperature(9) == 0.03
+
+
+def test_snas_paper_defaults_are_the_iclr_release_batch_64_and_plain_sgd_on_alpha(digits):
+    c = get_method("snas").Config
+    assert (c.batch_size, c.arch_lr, c.arch_optimizer) == (64, 3e-4, "sgd")
+    snas = get_method("snas")("nb201-small", digits, progress=False, **TINY)
+    snas._seed_everything()
+    snas.setup()
+    opt = snas.arch_optimizer
+    assert type(opt) is torch.optim.SGD
+    # one step is alpha - lr * grad: no momentum, no weight decay
+    a = snas.alpha[0]
+    before = a.detach().clone()
+    a.grad = torch.ones_like(a)
+    opt.step()
+    assert opt.param_groups[0]["lr"] == snas.config.arch_lr
+    assert torch.allclose(a.detach(), before - snas.config.arch_lr)
+
+
+def test_gdas_paper_preset_has_15_cells_five_per_stage():
+    """GDAS.sh: num_cells=5 is per stage; NB201Network with layers=15 stacks 5 cells per stage."""
+    gdas = get_method("gdas")(None, load("digits", n_train=600, seed=0), preset="paper", progress=False)
+    assert gdas.config.layers == 15
+    net = gdas.space.supernet(C=4, layers=gdas.config.layers)
+    from nasbench.spaces.nb201 import Cell
+    assert sum(isinstance(m, Cell) for m in net.layers) == 15
+    darts = get_method("gdas")(None, load("digits", n_train=600, seed=0), preset="paper-darts", progress=False)
+    assert (darts.space.name, darts.config.layers, darts.config.batch_size) == ("darts", 6, 256)
+
+
+def test_gdas_on_the_darts_cell_runs_only_h_k_op_k_so_other_entries_get_no_gradient():
+    """search_model_gdas_nasnet.py: out = h_k * op_k(x). With L = sum(R * out):
+    dL/dh_k = <R, op_k(x)> and dL/dh_j = 0 for j != k (the NB201 rule would give sum(R))."""
+    from nasbench.supernet.mixed import SampledOpEdge
+    edge = edge_of(SampledOpEdge).double()
+    x = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    R = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    k = 3
+    h = torch.zeros(5, dtype=torch.float64)
+    h[k] = 1.0
+    h.requires_grad_()
+    (R * edge(x, weights=h)).sum().backward()
+    expected = np.zeros(5)
+    expected[k] = float((R * edge.candidates[k](x)).sum().detach())
+    assert h.grad.numpy() == pytest.approx(expected, abs=1e-10)
+
+
+def test_nasp_proximal_step_never_picks_none_on_the_darts_cell(digits):
+    """NASP's op list has no `none`: with `none` the largest alpha of every row, the step picks
+    each row's largest other op (brute force over the row), as the search does on the DARTS cell."""
+    rng = np.random.default_rng(1)
+    space = get_space("darts")
+    alpha = rng.uniform(0, 1, size=(len(space.decisions), 8))
+    alpha[:, space.none] = 2.0
+    bar = proximal_step(torch.tensor(alpha), exclude=space.none).numpy()
+    for row, a in zip(bar, alpha):
+        assert row.sum() == 1 and row[space.none] == 0
+        assert row.argmax() == max((k for k in range(8) if k != space.none), key=lambda k: a[k])
+    search = Nasp("darts:steps=2", digits, progress=False, **TINY)
+    search.setup()
+    with torch.no_grad():
+        for a in search.alpha:
+            a[search.space.none] = 1.0
+    assert all(row[search.space.none] == 0 and row.sum() <= 1 for row in search.discrete())
+
+
+def test_nasp_l2_burden_covers_the_normal_cell_only(digits):
+    """model_search.py: the complexity term sums over alphas_normal alone. Reduction rows carry no
+    burden; a normal row's burden is each op's parameters over the row's total (counted here by
+    summing numel of a freshly built op)."""
+    search = Nasp("darts:steps=2", digits, progress=False, l2=1.0, **TINY)
+    search.setup()
+    for name, row, ops in zip(search.space.decisions, search.burden, search.space.options):
+        if name.startswith("reduce:"):
+            assert torch.all(row == 0), name
+        else:
+            n = [sum(p.numel() for p in build_op(op, search.config.C).parameters()) for op in ops]
+            assert row.tolist() == pytest.approx([k / sum(n) for k in n]), name
+
+
+def test_darts_minus_builds_darts_supernet_weights_seed_for_seed():
+    """With beta = 0 DARTS- is DARTS: built from the same seed its supernet holds DARTS' weights
+    (the reduction edges' auxiliary skips draw from a forked RNG) and the RNG is left where DARTS
+    leaves it (so alpha is the same too); the outputs at beta = 0 are DARTS' outputs."""
+    space = get_space("darts:steps=2")
+    torch.manual_seed(0)
+    darts = space.supernet(C=4, layers=3, num_classes=10, in_channels=1)
+    after_darts = torch.randn(3)
+    torch.manual_seed(0)
+    minus = space.supernet(C=4, layers=3, num_classes=10, in_channels=1, edge=AuxiliarySkipEdge)
+    after_minus = torch.randn(3)
+    assert any(isinstance(m.skip, torch.nn.Module) and len(list(m.skip.parameters()))
+               for m in minus.modules() if isinstance(m, AuxiliarySkipEdge))  # there are reduction skips
+    theirs = minus.state_dict()
+    for name, value in darts.state_dict().items():
+        assert torch.equal(value, theirs[name]), name
+    assert torch.equal(after_darts, after_minus)
+    set_beta(minus, 0.0)
+    x = torch.randn(2, 1, 8, 8)
+    weights = [torch.softmax(torch.randn(8), 0) for _ in space.decisions]
+    assert torch.allclose(darts(x, weights=weights), minus(x, weights=weights), atol=1e-6)
+
+
+@pytest.mark.parametrize("method, bad, words", [
+    ("gdas", {"order": 2}, "GDAS has only a first-order architecture step: order must be 1"),
+    ("gdas", {"tau_min": 20.0}, "need 0 < tau_min <= tau_max, got 20.0 and 10.0"),
+    ("snas", {"order": 2}, "SNAS is single-level: order must be 1"),
+    ("snas", {"tau_min": 0.0}, "need 0 < tau_min <= tau0"),
+    ("snas", {"resource_lambda": -1.0}, "resource_lambda must be >= 0"),
+    ("nasp", {"l2": -1.0}, "l2 must be >= 0"),
+    ("pc-darts", {"order": 2}, "order must be 1"),
+    ("darts-minus", {"skip_beta": -0.5}, "skip_beta must be >= 0"),
+])
+def test_the_shared_config_checks_name_the_setting(method, bad, words):
+    from nasbench.methods import ConfigError, make_config
+    with pytest.raises(ConfigError, match=words.replace("(", r"\(")):
+        make_config(get_method(method).Config, "cpu", **bad)
+
+
+def test_snas_genotype_is_genotype_edge_all_every_edge_its_argmax_none_included(digits):
+    """model_search.py genotype_edge_all: per edge the argmax of softmax(alpha), `none` included,
+    every edge kept (here a node gets three inputs and another none); the stand-alone network of
+    that genotype builds and runs."""
+    search = get_method("snas")("darts:steps=2", digits, progress=False, **TINY)
+    search.setup()
+    rng = np.random.default_rng(0)
+    alpha = rng.normal(size=(len(search.space.decisions), 8))
+    alpha[[2, 3, 4], :] += 5 * np.eye(8)[[4, 5, 6]]   # node 3 of the normal cell: three ops
+    alpha[[0, 1], search.space.none] = 9.0            # node 2 of the normal cell: no input
+    with torch.no_grad():
+        for a, row in zip(search.alpha, alpha):
+            a.copy_(torch.tensor(row))
+    choices = search.derive()
+    assert choices == [int(np.argmax(row)) for row in alpha]
+    net = search.space.build(choices, C=4, layers=3, num_classes=10, in_channels=1)
+    assert net(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+    assert search.space.decode(search.space.encode(choices)) == tuple(choices)

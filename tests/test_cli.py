@@ -71,6 +71,21 @@ def test_bad_input_gives_a_one_line_error(args, words, capsys, tmp_path, monkeyp
     assert not (tmp_path / "X" / "events.jsonl").exists()
 
 
+@pytest.mark.parametrize("method, space, can", [
+    ("snas", "chain-small", ["nb201", "nb201-small", "darts"]),
+    ("fbnet", "darts", ["chain-small", "proxyless", "fbnet"]),
+    ("single-path", "chain-mbv2", ["chain-small", "chain-singlepath"]),
+    ("smash", "nb201", ["smash", "smash-small"]),
+])
+def test_a_space_the_method_cannot_search_is_one_line_naming_the_spaces_it_can(method, space, can, capsys,
+                                                                                tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    err = one_line_error(capsys, main(["run", method, "--space", space, "--out", "X"]),
+                         f"{method} cannot search the space {space!r}", *can)
+    assert "unknown op" not in err and "ValueError" not in err
+    assert not (tmp_path / "X" / "events.jsonl").exists()
+
+
 def test_unknown_op_in_a_space_spec_is_named(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     one_line_error(capsys, main(["run", "random", "--space", "nb201:nodes=1", "--out", "X"]), "nodes")
@@ -177,3 +192,38 @@ def test_resume_refuses_another_method(tmp_path, capsys):
     capsys.readouterr()
     one_line_error(capsys, main(["run", "random", "--space", "nb201-small", "--epochs", "1", "--out",
                                  str(out), "--resume", *TINY]), "method 'oneshot'", "not 'random'")
+
+
+def _import_graph():
+    """Every `import` of every nasbench module (module level or inside a function; not those
+    under `if TYPE_CHECKING:`, which never run), as a networkx digraph of module names, read
+    with ast (no module is imported)."""
+    import ast
+
+    import networkx as nx
+    g = nx.DiGraph()
+    pkg = ROOT / "nasbench"
+    for path in pkg.rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        tree = ast.parse(path.read_text())
+        typing_only = {id(n) for t in ast.walk(tree) if isinstance(t, ast.If)
+                       and getattr(t.test, "id", None) == "TYPE_CHECKING" for n in ast.walk(t)}
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nasbench"):
+                g.add_edge(name, node.module)
+            elif isinstance(node, ast.Import):
+                g.add_edges_from((name, a.name) for a in node.names if a.name.startswith("nasbench"))
+    return g
+
+
+@pytest.mark.parametrize("a, b", [("nasbench.cli", "nasbench.bench.cli"),
+                                  ("nasbench.cli", "nasbench.evaluate.latency_cli"),
+                                  ("nasbench.spaces.smash", "nasbench.supernet.hypernet")])
+def test_no_import_circle_between(a, b):
+    import networkx as nx
+    g = _import_graph()
+    assert not (nx.has_path(g, a, b) and nx.has_path(g, b, a)), nx.find_cycle(g.subgraph(
+        nx.node_connected_component(g.to_undirected(), a)), a)

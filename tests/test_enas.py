@@ -9,6 +9,7 @@ import networkx as nx
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from nasbench import data as datasets
 from nasbench.events import read_events, validate
@@ -172,7 +173,7 @@ def test_a_reward_that_favours_one_architecture_raises_its_probability(space, ta
     for seed in range(8):
         torch.manual_seed(seed)
         controller = Controller(space, lstm_size=16)
-        trainer = Reinforce(controller, lr=0.01, bl_dec=0.9, num_aggregate=4)
+        trainer = Reinforce(controller, lr=0.03, bl_dec=0.9, num_aggregate=4)  # TF Adam: eps 31.6x at first
         curve = []
         for step in range(61):
             if step % 10 == 0:
@@ -288,3 +289,84 @@ def test_exercise_checks_accept_right_and_reject_wrong_answers(capsys):
         assert "not quite" in capsys.readouterr().out
         assert attempt(not_written, reference, check, name="x") is reference
         assert "not written yet" in capsys.readouterr().out
+
+
+# -- round three: the official child's details --------------------------------------------------
+def test_a_cell_input_is_converted_only_when_its_width_differs():
+    """micro_child._maybe_calibrate_size: the first input gets relu-1x1 conv-BN only when
+    c[0] != out_filters (a factorized reduction when its resolution is twice the cell's). With 6
+    layers of 20 filters (stem 60): cells 0, 1 convert (60 -> 20), the reduction cells 2 and 5
+    reduce, cells 3, 4, 6, 7 pass their first input through (the official net has no conv there)."""
+    from nasbench.ops import FactorizedReduce, ReLUConvBN
+    net = get_space("enas").supernet(C=20, layers=6)
+    kinds = [type(cell.calibrate_0) for cell in net.cells]
+    assert kinds == [ReLUConvBN, ReLUConvBN, FactorizedReduce, nn.Identity, nn.Identity,
+                     FactorizedReduce, nn.Identity, nn.Identity]
+
+
+def test_the_stage_reduction_has_no_relu_and_the_classifier_no_bias():
+    """micro_child._model: x = _factorized_reduction(x, ...) with no ReLU before it; logits = x @ w.
+    A negative input therefore passes the reduction's convs (a ReLU would zero it)."""
+    net = get_space("enas").supernet(C=8, layers=3)
+    assert net.classifier.bias is None
+    reduce = net.reductions[str(net.pool_layers[0])].eval()
+    x = -torch.rand(1, reduce.conv_1.in_channels, 4, 4)
+    assert reduce(x).abs().sum() > 0 and not torch.allclose(reduce(x), reduce(torch.zeros_like(x)))
+
+
+def test_shared_weights_are_he_normal_over_the_number_of_possible_inputs():
+    """create_weight: he_normal = a normal of std sqrt(2 / fan_in) truncated at 2 std (std
+    0.8796 of it, scipy's truncnorm). The shared weights are [num_possible_inputs, ...], so
+    fan_in = i for node i's convs (_enas_conv: curr_cell + 2) and nodes + 2 for final_conv."""
+    import scipy.stats
+    torch.manual_seed(0)
+    space = get_space("enas")
+    net = space.supernet(C=20, layers=6)
+    shrink = scipy.stats.truncnorm(-2, 2).std()
+    cell = net.cells[0]
+    for branch in cell.branches:
+        w = torch.cat([m.weight.flatten() for m in branch.modules() if isinstance(m, nn.Conv2d)])
+        assert float(w.std()) == pytest.approx(shrink * (2 / branch.i) ** 0.5, rel=0.03), branch.i
+    assert float(cell.final_w.std()) == pytest.approx(shrink * (2 / (space.nodes + 2)) ** 0.5, rel=0.03)
+    stem = net.stem[0].weight  # [3, 3, 3, 60]: fan_in 27
+    assert float(stem.std()) == pytest.approx(shrink * (2 / 27) ** 0.5, rel=0.1)
+
+
+def test_controller_adam_is_tensorflows_eps_before_bias_correction():
+    """TF AdamOptimizer, step 1, beta1 = 0: theta -= lr sqrt(1 - b2) g / (sqrt((1 - b2) g^2) + eps),
+    computed by hand here; PyTorch's Adam would put eps after the bias correction."""
+    from nasbench.optim import TFAdam
+    lr, b2, eps = 0.0035, 0.999, 1e-3
+    g = torch.tensor([1e-4, -3e-3, 0.2], dtype=torch.float64)
+    p = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    opt = TFAdam([p], lr, betas=(0.0, b2), eps=eps)
+    p.grad = g.clone()
+    opt.step()
+    hand = -lr * (1 - b2) ** 0.5 * g / ((1 - b2) ** 0.5 * g.abs() + eps)
+    assert torch.allclose(p.detach(), hand, rtol=1e-9, atol=0)
+    # step 2, g the same: m = g, v = (1 - b2^2) g^2 (beta1 = 0)
+    before = p.detach().clone()
+    p.grad = g.clone()
+    opt.step()
+    v = (1 - b2) * (b2 * g ** 2) + (1 - b2) * g ** 2
+    hand = -lr * (1 - b2 ** 2) ** 0.5 * g / (v.sqrt() + eps)
+    assert torch.allclose(p.detach() - before, hand, rtol=1e-9, atol=0)
+
+
+def test_the_search_child_has_the_official_aux_head_after_the_last_reduction(digits):
+    """cifar10_micro_search.sh --child_use_aux_heads: aux_head_indices = [pool_layers[-1] + 1];
+    on 32x32 CIFAR the head pools the 8x8 map 5x5 / 3 to 2x2 and a 2x2 conv to 768 x 1x1;
+    training only; the loss is CE + 0.4 CE(aux)."""
+    assert get_method("enas").Config().aux_weight == 0.4
+    net = get_space("enas").supernet(C=20, layers=6, aux_head=True, image_size=32)
+    assert net.aux_layer == net.pool_layers[-1] + 1 == 6
+    assert net.aux_head.body[3].kernel_size == (2, 2) and net.aux_head.classifier.bias is None
+    choices = get_space("enas").sample(np.random.default_rng(0))
+    x = torch.randn(2, 3, 32, 32)
+    net.train()(x, choices=choices)
+    assert net.aux_logits.shape == (2, 10)
+    net.eval()(x, choices=choices)
+    assert net.aux_logits is None
+    search = get_method("enas")("enas:nodes=2", digits, progress=False, epochs=1, batch_size=32, C=8, layers=3)
+    search.setup()
+    assert search.supernet.aux_head is not None

@@ -55,10 +55,22 @@ def test_temperature_schedule_and_defaults():
     c = FBNetConfig()
     assert (c.tau0, c.tau_decay, c.reg_alpha, c.reg_beta, c.arch_lr, c.arch_weight_decay, c.lr,
             c.warmup_epochs, c.arch_fraction) == (5.0, 0.045, 0.2, 0.6, 0.01, 5e-4, 0.1, 10, 0.2)
-    s = FBNet(SPACE, "digits", progress=False, latency_table="unused")
-    assert s.tau(0) == 5.0 and s.tau(10) == pytest.approx(5.0 * math.exp(-0.45))
+    s = FBNet(SPACE, "digits", progress=False, latency_table="unused", warmup_epochs=10, epochs=90)
+    # the schedule counts search epochs only: tau0 through the 10 warm-up epochs and the first
+    # search epoch, then x exp(-0.045) per epoch
+    assert [s.tau(e) for e in (0, 9, 10)] == [5.0, 5.0, 5.0]
+    assert s.tau(20) == pytest.approx(5.0 * math.exp(-0.45))
     n = len(s.data.train) + len(s.data.valid)
     assert len(s.data.valid) / n == pytest.approx(0.2, abs=0.01)
+
+
+def test_the_80_20_split_holds_on_digits_bench_too():
+    """theta trains on 20% of the pool whatever the data set (it used to be 50% on digits-bench),
+    and the ground-truth table still applies: the split leaves pool and test set unchanged."""
+    s = FBNet("chain-small", "digits-bench", progress=False, latency_table="unused")
+    n = len(s.data.train) + len(s.data.valid)
+    assert len(s.data.valid) / n == pytest.approx(0.2, abs=0.01)
+    assert s.truth([0, 0, 0]) is not None
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +104,7 @@ def test_run_events_determinism_and_temperature(table):
     strip = lambda ev: [{k: v for k, v in e.items() if k not in ("t", "wall")} for e in ev]  # noqa: E731
     assert strip(a.events) == strip(b.events)
     temps = [e["value"] for e in a.events if e["type"] == "metric" and e["name"] == "temperature"]
-    assert temps == pytest.approx([5.0 * math.exp(-0.045 * k) for k in range(3)])
+    assert temps == pytest.approx([5.0, 5.0, 5.0 * math.exp(-0.045)])  # 1 warm-up epoch
     arch_epochs = {e["epoch"] for e in a.events if e["type"] == "step" and e["phase"] == "arch"}
     assert arch_epochs == {1, 2}  # not during the warm-up epoch
     names = {e["name"] for e in a.events if e["type"] == "metric"}

@@ -111,3 +111,57 @@ def test_every_chain_and_mobile_space_has_a_table(spec):
     assert all(v >= 0 for r in table.lut for v in r) and table.base_ms > 0
     choices = space.sample(np.random.default_rng(0))
     assert table.predict(choices) == pytest.approx(table.base_ms + sum(r[c] for r, c in zip(table.lut, choices)))
+
+
+def _scripted_times(noisy_calls: int):
+    """A stand-in for the stopwatch: every job takes 1 ms (+-1%), except the first job of the
+    first measurement, whose calls alternate 1 ms / 5 ms for its first `noisy_calls`
+    measurements (inter-quartile range 4 ms on a 1-3 ms median: a loaded machine)."""
+    state = {"first": None, "calls": 0}
+
+    def fake(jobs, warmup, repeats, on_round=lambda: None):
+        if state["first"] is None:
+            state["first"] = jobs[0][0]
+        out = []
+        for f, _ in jobs:
+            if f is state["first"] and state["calls"] < noisy_calls:
+                out.append([1e-3 if k % 2 else 5e-3 for k in range(repeats)])
+            else:
+                out.append([1e-3 * (1 + 0.01 * (k % 3)) for k in range(repeats)])
+        if any(f is state["first"] for f, _ in jobs):
+            state["calls"] += 1
+        return out
+    return fake
+
+
+@pytest.mark.parametrize("noisy_calls, remeasured, noisy", [(1, 1, 0), (99, 1, 1)])
+def test_a_noisy_entry_is_measured_again_and_a_table_left_noisy_is_not_cached(noisy_calls, remeasured, noisy,
+                                                                               tmp_path, monkeypatch):
+    monkeypatch.setattr(lat, "_interleaved_times", _scripted_times(noisy_calls))
+    space = get_space("chain-small")
+    kw = dict(input_shape=(1, 8, 8), C=4, num_classes=10, warmup=1, repeats=8, progress=False)
+    if noisy:
+        with pytest.warns(UserWarning, match="not cached"):
+            table = latency_table(space, cache_dir=tmp_path, **kw)
+    else:
+        table = latency_table(space, cache_dir=tmp_path, **kw)
+    assert (table.remeasured, table.noisy) == (remeasured, noisy)
+    # the spread is recorded: 4 ms for the entry left noisy, the quiet one's (< 0.1 ms) otherwise
+    assert table.spread[0][0] == pytest.approx(4.0 if noisy else 0.02, abs=0.015)
+    assert bool(list(tmp_path.glob("*.json"))) is (not noisy)
+
+
+def test_tables_are_timed_with_torch_utils_benchmark(monkeypatch):
+    """Every timed call goes through torch.utils.benchmark.Timer (no hand-written stopwatch)."""
+    import torch.utils.benchmark as bench
+    made = []
+
+    class Spy(bench.Timer):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(self)
+
+    monkeypatch.setattr(bench, "Timer", Spy)
+    measure_latency_table("chain-small", input_shape=(1, 8, 8), C=4, warmup=0, repeats=2, progress=False)
+    n_options = sum(len(o) for o in get_space("chain-small").options)
+    assert len(made) == n_options + 2  # every candidate, the skeleton (base), the empty call

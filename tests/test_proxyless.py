@@ -173,3 +173,26 @@ def test_cli_bad_setting_is_one_line(tmp_path, capsys):
     assert main(["run", "proxyless", "--set", "latency_loss=bogus", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "latency_loss" in err
+
+
+def test_the_zero_rule_fires_for_the_chain_spaces_skip(digits, tmp_path):
+    """MixedEdge.set_arch_param_grad: when the active path is Zero (the layer skipped), that
+    layer's alpha is not updated. chain-small calls the identity `skip` (every layer is stride 1
+    and keeps its width). With alpha making `skip` nearly certain to be drawn and active, an
+    architecture step must leave every layer's alpha exactly as it was."""
+    space = get_space("chain-small")
+    lut = [[0.1 * (k + 1) for k in range(len(o))] for o in space.options]
+    t = LatencyTable(space=space.name, device="cpu", threads=1, torch_version=torch.__version__, batch_size=1,
+                     lut=lut, spread=[[0.0] * len(r) for r in lut], base_ms=0.5, options=space.options)
+    s = ProxylessNAS("chain-small", digits, progress=False, epochs=4, warmup_epochs=1, batch_size=32, steps=1,
+                     latency_table=str(t.save(tmp_path / "lut.json")))
+    s.run()
+    assert all(o[-1] == "skip" for o in space.options)
+    with torch.no_grad():
+        for a in s.alpha:
+            a.copy_(torch.tensor([0.0, 0.0, 0.0, 0.0, 30.0]))
+    before = [a.detach().clone() for a in s.alpha]
+    s.arch_step(digits.valid.x[:32], digits.valid.y[:32])
+    assert all(pair[0] == 4 for pair in s.last_pairs)  # skip was active in every layer
+    for a, b in zip(s.alpha, before):
+        assert torch.equal(a.detach(), b)

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from nasbench import data as datasets
 from nasbench.cli import main as cli
@@ -101,9 +102,8 @@ def test_resume_after_an_interrupt_gives_the_uninterrupted_run(digits, tmp_path)
 def test_bad_settings_and_spaces_are_config_errors(digits):
     with pytest.raises(ConfigError, match="runtime_form"):
         get_method("single-path")("chain-small", digits, runtime_form="exact", progress=False)
-    bad = get_method("single-path")("chain-shuffle:stages=1,per_stage=1", digits, table=table(), **TINY).run
-    with pytest.raises(ConfigError, match="chain space of MBConv"):
-        bad()
+    with pytest.raises(ConfigError, match="cannot search the space 'chain-shuffle'; it searches: chain-small"):
+        get_method("single-path")("chain-shuffle:stages=1,per_stage=1", digits, table=table(), **TINY)
 
 
 def test_cli_run_measures_a_table_and_writes_a_valid_log(tmp_path, monkeypatch, capsys):
@@ -133,3 +133,37 @@ def test_views_and_report_read_a_single_path_log(digits, tmp_path):
     assert fairness.gap("run") >= 0
     html = write_report(tmp_path).read_text()
     assert "single-path" in html
+
+
+# -- round three: TF's RMSProp, L2 off BN, the CPU preset's learning rate ---------------------------
+def test_rmsprop_is_tensorflows_eps_inside_the_root_and_mean_square_starting_at_one():
+    """tf.train.RMSPropOptimizer by hand, two steps: ms0 = 1, ms = d ms + (1 - d) g^2,
+    mom = m mom + lr g / sqrt(ms + eps), theta -= mom; with L2 as the loss term's gradient."""
+    from nasbench.optim import TFRMSprop
+    lr, d, m, eps, wd = 0.1, 0.9, 0.9, 1e-3, 0.01
+    theta = torch.tensor([0.5, -2.0], dtype=torch.float64, requires_grad=True)
+    opt = TFRMSprop([theta], lr, decay=d, momentum=m, eps=eps, weight_decay=wd)
+    t, ms, mom = theta.detach().clone(), torch.ones(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
+    for g in (torch.tensor([0.3, 0.01], dtype=torch.float64), torch.tensor([-0.2, 0.05], dtype=torch.float64)):
+        theta.grad = g.clone()
+        opt.step()
+        g = g + wd * t
+        ms = d * ms + (1 - d) * g ** 2
+        mom = m * mom + lr * g / (ms + eps) ** 0.5
+        t = t - mom
+        assert torch.allclose(theta.detach(), t, rtol=1e-12, atol=0)
+
+
+def test_l2_skips_batch_norm_and_the_cpu_preset_has_the_lr_its_note_states(digits):
+    """The official L2 sums over trainable variables whose name lacks 'batch_normalization'.
+    The CPU note says base lr 0.128 per 256 images, lr 0.016 at batch 32."""
+    search = get_method("single-path")("chain-small", digits, table=table(), progress=False)
+    search.setup()
+    bn = {id(p) for mod in search.supernet.modules() if isinstance(mod, torch.nn.BatchNorm2d) for p in mod.parameters()}
+    assert bn
+    for group in search.optimizer.param_groups:
+        decayed = group["weight_decay"] > 0
+        assert all((id(p) not in bn) == decayed for p in group["params"])
+    assert sum(len(g["params"]) for g in search.optimizer.param_groups) == len(list(search.supernet.parameters()))
+    assert search.optimizer.param_groups[0]["lr"] == pytest.approx(0.016)
+    assert "0.128" in search.Config.NOTES["cpu"] and "0.016 at batch 32" in search.Config.NOTES["cpu"]

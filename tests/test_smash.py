@@ -272,7 +272,7 @@ def test_bad_settings_are_config_errors(digits, overrides, message):
 
 def test_a_non_smash_space_is_refused(digits):
     result = None
-    with pytest.raises(ConfigError, match="memory-bank"):
+    with pytest.raises(ConfigError, match="it searches: smash, smash-small"):
         result = Smash("nb201-small", digits, progress=False, device="cpu", **TINY).run()
     assert result is None
 
@@ -334,3 +334,50 @@ def test_report_of_a_smash_run_has_the_memory_bank_view(digits, tmp_path):
     run(digits, out=tmp_path / "run", epochs=1, n_random=2, standalone=0)
     page = write_report(tmp_path / "run").read_text()
     assert "MemoryBankView" in page and "SupernetGraph" in page
+
+
+# -- round three: the official sampler's defaults and the SMASH net's stem ----------------------
+def _kernels_seen(space, rng, max_kernel, var_op=True, n=150):
+    seen = set()
+    for _ in range(n):
+        for ops in space.arch(space.sample(rng, max_kernel=max_kernel, var_op=var_op)):
+            seen |= {k for op in ops for conv in op.convs if conv for k in conv.kernel}
+    return seen
+
+
+def test_kernel_annealing_draws_5x5_from_12_5_and_7x7_from_37_5_percent(small, digits):
+    """SMASH.py: max_kernel = 3 + int((7-3)//2 * min(j / (T/2), 1) * 2), kernels drawn from
+    range(3, max_kernel + 2, 2): 5x5 first at j = T/8, 7x7 first at j = 3T/8."""
+    search = Smash("smash-small", digits, progress=False, steps=80, **{**TINY, "epochs": 100})
+    assert search.total_steps == 80
+    rng = np.random.default_rng(0)
+    expected = {0: {3}, 9: {3}, 10: {3, 5}, 29: {3, 5}, 30: {3, 5, 7}, 79: {3, 5, 7}}
+    for j, kernels in expected.items():
+        search.step = j
+        assert _kernels_seen(small, rng, search.max_kernel()) == kernels, j
+
+
+def test_smash_samples_one_conv_per_op_unless_var_op(small, digits):
+    """utils.py: --var-op is off by default, so every op is a single conv ([1, 0, 0, 0])."""
+    assert Smash.Config().var_op is False
+    rng = np.random.default_rng(0)
+    patterns = lambda var_op: {op.pattern for _ in range(40)  # noqa: E731
+                               for ops in small.arch(small.sample(rng, var_op=var_op)) for op in ops}
+    assert patterns(False) == {"1000"}
+    assert len(patterns(True)) > 1
+
+
+def test_the_smash_net_applies_a_relu_after_the_stem(small):
+    """SMASH.py forward: out = F.relu(self.conv1(x)). A negative stem output then acts as zeros
+    (train mode: batch statistics would make a negative random stem output count otherwise)."""
+    torch.manual_seed(0)
+    net = SmashNet(small, num_classes=10, in_channels=1).train()
+    blocks = small.arch(small.sample(np.random.default_rng(1)))
+    x = torch.randn(4, 1, 8, 8)
+    w1x1 = net.generate(blocks)
+    outs = []
+    for fill in (lambda o: -torch.rand_like(o), torch.zeros_like):
+        h = net.stem.register_forward_hook(lambda m, i, o, fill=fill: fill(o))
+        outs.append(net(x, blocks=blocks, w1x1=w1x1))
+        h.remove()
+    assert torch.allclose(outs[0], outs[1])

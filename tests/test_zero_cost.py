@@ -106,6 +106,45 @@ def test_naswot_matches_explicit_hamming_agreements():
     assert score(model, x, y, "naswot") == pytest.approx(np.linalg.slogdet(K)[1], rel=1e-10)
 
 
+class DeadBranch(nn.Module):
+    """A ReLU whose output never reaches the logits (as an NB201 cell whose output ignores a
+    node): no gradient flows back to it."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.head = nn.Linear(5, 7), nn.Linear(5, 4), nn.Linear(7, 3)
+        self.relu_a, self.relu_b = nn.ReLU(), nn.ReLU()
+
+    def forward(self, x):
+        self.relu_b(self.b(x))                       # computed, then dropped
+        return self.head(self.relu_a(self.a(x)))
+
+
+def test_naswot_counts_only_relus_that_get_a_backward_pass():
+    """BayesWatch score_networks.py: the counting forward hook returns early for a ReLU with no
+    `visited_backwards`; K here is built by hand from the live ReLU's codes alone."""
+    torch.manual_seed(4)
+    model = DeadBranch()
+    x, y = batch(n=5)
+    with torch.no_grad():
+        codes = (model.a(x) > 0).numpy()
+    K = np.array([[np.sum(ci == cj) for cj in codes] for ci in codes], dtype=float)
+    assert score(model, x, y, "naswot") == pytest.approx(np.linalg.slogdet(K)[1], rel=1e-10)
+
+
+def test_naswot_is_scored_on_a_batch_of_128(monkeypatch):
+    """nas-without-training's default --batch_size is 128; the other proxies keep 64."""
+    from nasbench import data as datasets
+    from nasbench.spaces import get_space
+    seen = {}
+    monkeypatch.setitem(PROXIES, "naswot", lambda m, x, y: seen.setdefault("naswot", len(x)) * 0.0)
+    monkeypatch.setitem(PROXIES, "snip", lambda m, x, y: seen.setdefault("snip", len(x)) * 0.0)
+    d = datasets.load("digits", n_train=400, seed=0)
+    zero_cost.score_space(get_space("nb201-small"), d, ["naswot", "snip"], archs=[(3, 1, 2)],
+                          progress=False, C=4, layers=1)
+    assert seen == {"naswot": 128, "snip": 64}
+
+
 @pytest.mark.parametrize("proxy", list(PROXIES))
 def test_every_proxy_leaves_the_network_untouched_and_is_repeatable(proxy):
     from nasbench.spaces import get_space

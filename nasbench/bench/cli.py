@@ -4,10 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def _fail(message: str):
-    from nasbench.cli import CLIError
-    return CLIError(message)
+from nasbench.errors import CLIError
 
 
 def _table(args):
@@ -15,7 +12,7 @@ def _table(args):
     try:
         return Table.load(args.table) if args.table else load_table(args.space)
     except (NoTable, FileNotFoundError) as e:
-        raise _fail(str(e)) from None
+        raise CLIError(str(e)) from None
 
 
 def _progress(quiet: bool):
@@ -39,11 +36,11 @@ def cmd_build(args) -> int:
     from nasbench.bench import SETTINGS
     from nasbench.bench.build import build_table, command_line
     if args.space not in SETTINGS:
-        raise _fail(f"no bench setting for {args.space!r}; choose one of: {', '.join(SETTINGS)}")
+        raise CLIError(f"no bench setting for {args.space!r}; choose one of: {', '.join(SETTINGS)}")
     try:
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
-        raise _fail(f"--seeds expects comma-separated integers, got {args.seeds!r}") from None
+        raise CLIError(f"--seeds expects comma-separated integers, got {args.seeds!r}") from None
     table = build_table(args.space, seeds=seeds, workers=args.workers, backend="ray" if args.ray else "process",
                         limit=args.limit, out=args.out, command=command_line(), progress=_progress(args.quiet))
     s = table.summary

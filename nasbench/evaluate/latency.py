@@ -10,8 +10,12 @@ latency is (close to) additive:
 
 `base` is the fixed part (stem, fixed layers, head). Each LUT entry is the median of `repeats`
 timed calls of that candidate alone (eval mode, no autograd) on a tensor of its layer's real input
-size, after `warmup` calls; the spread is the inter-quartile range. All candidates are timed in
-interleaved rounds, so a burst of load elsewhere on the machine hits every entry alike.
+size, after `warmup` calls, timed by `torch.utils.benchmark.Timer` (which synchronises CUDA and
+keeps the stopwatch out of the measured call); the spread is the inter-quartile range. All
+candidates are timed in interleaved rounds, so a burst of load elsewhere on the machine hits every
+entry alike. An entry whose spread is more than `max_rel_spread` of its median (a machine under
+load) is measured again, up to `retries` times, and the quieter measurement kept; a table that is
+still noisy then is used but not cached (`noisy` counts its entries), so a later run measures anew.
 
 `base` is measured the same way on the whole network with every searchable layer replaced by a
 stub that returns a stored tensor of the layer's output size: what is left is what every
@@ -40,7 +44,10 @@ from torch import nn
 from nasbench.spaces import Space, get_space
 from nasbench.supernet.choice import ChoiceEdge
 
-FORMAT = 2  # the way tables are measured; part of the cache key (2: timer cost subtracted)
+FORMAT = 3  # the way tables are measured; part of the cache key (2: timer cost subtracted;
+            # 3: torch.utils.benchmark, noisy entries re-measured)
+MAX_REL_SPREAD = 0.5  # an entry is noisy when its inter-quartile range exceeds half its median
+RETRIES = 3
 
 
 @dataclass
@@ -63,6 +70,8 @@ class LatencyTable:
     warmup: int = 0
     repeats: int = 0
     created: str = ""
+    remeasured: int = 0              # entries measured again because their spread was large
+    noisy: int = 0                   # entries whose spread stayed large (the table is not cached)
 
     def expected(self, probs: Sequence[torch.Tensor] | torch.Tensor) -> torch.Tensor:
         """E[LAT] = base + sum_l sum_k p_lk * LUT[l][k]; differentiable in `probs` (one row per
@@ -141,11 +150,6 @@ def _leaves_rng_alone(fn):
     return wrapper
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _quartiles(times: list[float]) -> tuple[float, float]:
     """Median and inter-quartile range (ms) of timings in seconds."""
     ms = sorted(t * 1e3 for t in times)
@@ -153,15 +157,6 @@ def _quartiles(times: list[float]) -> tuple[float, float]:
         return statistics.median(ms), 0.0
     q1, q2, q3 = statistics.quantiles(ms, n=4)
     return q2, q3 - q1
-
-
-@torch.inference_mode()
-def _time_once(model: nn.Module, x: torch.Tensor, device: torch.device) -> float:
-    _sync(device)
-    t0 = time.perf_counter()
-    model(x)
-    _sync(device)
-    return time.perf_counter() - t0
 
 
 @_leaves_rng_alone
@@ -173,9 +168,7 @@ def measure_model(model: nn.Module, input_shape: Sequence[int], *, warmup: int =
         (p.device for p in model.parameters()), torch.device("cpu"))
     model = model.to(device).eval()
     x = torch.randn(*input_shape, device=device)
-    for _ in range(warmup):
-        _time_once(model, x, device)
-    return _quartiles([_time_once(model, x, device) for _ in range(repeats)])
+    return _quartiles(_interleaved_times([(model, x)], warmup, repeats)[0])
 
 
 class _Stub(nn.Module):
@@ -214,7 +207,8 @@ def device_name(device: torch.device) -> str:
 @_leaves_rng_alone
 def measure_latency_table(space: str | Space, *, device: str = "cpu", batch_size: int = 1,
                           input_shape: Sequence[int] = (3, 32, 32), warmup: int = 10,
-                          repeats: int = 30, progress: bool = True, **net_kwargs) -> LatencyTable:
+                          repeats: int = 30, progress: bool = True, max_rel_spread: float = MAX_REL_SPREAD,
+                          retries: int = RETRIES, **net_kwargs) -> LatencyTable:
     """Measure the LUT of `space` on `device`: every candidate of every layer alone, at the
     layer's input size for images of `input_shape` (C, H, W), in batches of `batch_size`.
     `net_kwargs` are the size arguments of `space.supernet` (C, num_classes, ...)."""
@@ -251,20 +245,14 @@ def measure_latency_table(space: str | Space, *, device: str = "cpu", batch_size
     jobs.append((skeleton, x))
     jobs.append((lambda x: x, x))  # the timer's own cost: in every entry, but once in a network
 
-    times: list[list[float]] = [[] for _ in jobs]
     bar = tqdm(total=warmup + repeats, desc=f"latency {space.name}", unit="round", disable=not progress,
                leave=False)
-    for r in range(warmup + repeats):  # interleaved rounds: load bursts hit every entry alike
-        for j, (op, inp) in enumerate(jobs):
-            t = _time_once(op, inp, dev) if isinstance(op, nn.Module) else _time_fn(op, inp, dev)
-            if r >= warmup:
-                times[j].append(t)
-        bar.update(1)
+    stats = [_quartiles(t) for t in _interleaved_times(jobs, warmup, repeats, on_round=lambda: bar.update(1))]
     bar.close()
+    stats, remeasured, noisy = _quiet(jobs, stats, warmup, repeats, max_rel_spread, retries)
     for (parent, name, edge) in edges:  # put the layers back
         setattr(parent, name, edge)
 
-    stats = [_quartiles(t) for t in times]
     overhead = stats[-1][0]
     lut, spread, k = [], [], 0
     for _, _, edge in edges:
@@ -278,16 +266,44 @@ def measure_latency_table(space: str | Space, *, device: str = "cpu", batch_size
         batch_size=batch_size, lut=lut, spread=spread, base_ms=round(base, 5),
         base_spread=round(base_spread, 5), device_name=device_name(dev), input_shape=input_shape,
         net={k: v for k, v in net_kwargs.items()}, options=[list(o) for o in space.options],
-        warmup=warmup, repeats=repeats, created=time.strftime("%Y-%m-%d %H:%M:%S"))
+        warmup=warmup, repeats=repeats, created=time.strftime("%Y-%m-%d %H:%M:%S"),
+        remeasured=remeasured, noisy=noisy)
 
 
-@torch.inference_mode()
-def _time_fn(fn, x, device) -> float:
-    _sync(device)
-    t0 = time.perf_counter()
-    fn(x)
-    _sync(device)
-    return time.perf_counter() - t0
+def _interleaved_times(jobs, warmup: int, repeats: int, on_round=lambda: None) -> list[list[float]]:
+    """Seconds per call of every job (a callable and its input), `repeats` rounds after `warmup`,
+    one call of every job per round (interleaved), each timed by torch.utils.benchmark."""
+    from torch.utils.benchmark import Timer
+
+    timers = [Timer("f(x)", globals={"f": f, "x": x}) for f, x in jobs]
+    times: list[list[float]] = [[] for _ in jobs]
+    with torch.inference_mode():
+        for r in range(warmup + repeats):
+            for j, timer in enumerate(timers):
+                t = timer.timeit(1).median
+                if r >= warmup:
+                    times[j].append(t)
+            on_round()
+    return times
+
+
+def _quiet(jobs, stats, warmup: int, repeats: int, max_rel_spread: float, retries: int):
+    """Measure again, up to `retries` times, the jobs whose inter-quartile range exceeds
+    `max_rel_spread` of their median, keeping each one's quieter measurement. Returns the stats,
+    how many jobs were measured again and how many are still noisy."""
+    stats = list(stats)
+    noisy = lambda: [j for j, (m, iqr) in enumerate(stats) if iqr > max_rel_spread * m]  # noqa: E731
+    again = set()
+    for _ in range(retries):
+        todo = noisy()
+        if not todo:
+            break
+        again.update(todo)
+        for j, t in zip(todo, _interleaved_times([jobs[j] for j in todo], warmup, repeats)):
+            new = _quartiles(t)
+            if new[1] / max(new[0], 1e-12) < stats[j][1] / max(stats[j][0], 1e-12):
+                stats[j] = new
+    return stats, len(again), len(noisy())
 
 
 # -- the cache ------------------------------------------------------------------------------
@@ -336,7 +352,12 @@ def latency_table(space: str | Space, *, cache_dir: str | os.PathLike | None = N
             pass  # an old or broken file: measure again
     table = measure_latency_table(space, device=device, batch_size=batch_size, input_shape=input_shape,
                                   progress=progress, **timing, **kw)
-    table.save(path)
+    if table.noisy:  # measured under load: use it for this run, measure again next time
+        import warnings
+        warnings.warn(f"latency table of {space.name}: {table.noisy} entries stayed noisy after "
+                      f"{table.remeasured} re-measurements (a loaded machine?); not cached", stacklevel=2)
+    else:
+        table.save(path)
     return table
 
 
@@ -355,13 +376,10 @@ def sampled_fit(table: LatencyTable, space: str | Space, n: int = 20, *, seed: i
     x = torch.randn(table.batch_size, *table.input_shape, device=dev)
     archs = [space.sample(rng) for _ in range(n)]
     nets = [space.build(c, **table.net).to(dev).eval() for c in archs]
-    times: list[list[float]] = [[] for _ in nets]
-    for r in tqdm(range(warmup + repeats), desc="whole networks", disable=not progress, leave=False):
-        for i, net in enumerate(nets):  # interleaved rounds, as for the table
-            t = _time_once(net, x, dev)
-            if r >= warmup:
-                times[i].append(t)
-    measured = [_quartiles(t)[0] for t in times]
+    bar = tqdm(total=warmup + repeats, desc="whole networks", disable=not progress, leave=False)
+    times = _interleaved_times([(net, x) for net in nets], warmup, repeats, on_round=lambda: bar.update(1))
+    bar.close()
+    measured = [_quartiles(t)[0] for t in times]                    # interleaved, as for the table
     predicted = [table.predict(c) for c in archs]
     archs = [list(c) for c in archs]
     predicted_a, measured_a = np.array(predicted), np.array(measured)

@@ -4,10 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def _fail(message: str):
-    from nasbench.cli import CLIError
-    return CLIError(message)
+from nasbench.errors import CLIError
 
 
 def _sizes(args) -> dict:
@@ -15,9 +12,9 @@ def _sizes(args) -> dict:
     try:
         d = datasets.load(args.dataset, n_train=64 if args.dataset == "digits" else None)
     except (ValueError, FileNotFoundError) as e:
-        raise _fail(str(e)) from None
+        raise CLIError(str(e)) from None
     if args.C <= 0 or args.batch_size <= 0:
-        raise _fail("--C and --batch-size must be positive integers")
+        raise CLIError("--C and --batch-size must be positive integers")
     return {"input_shape": list(d.shape), "C": args.C, "num_classes": d.num_classes,
             "batch_size": args.batch_size, "device": args.device}
 
@@ -25,7 +22,7 @@ def _sizes(args) -> dict:
 def cmd_build(args) -> int:
     from nasbench.evaluate.latency import latency_table, sampled_fit
     if args.repeats <= 0 or args.warmup < 0:
-        raise _fail("--repeats must be positive and --warmup not negative")
+        raise CLIError("--repeats must be positive and --warmup not negative")
     table = latency_table(args.space, rebuild=True, warmup=args.warmup, repeats=args.repeats,
                           progress=not args.quiet, **_sizes(args))
     lo, hi = table.bounds
@@ -52,7 +49,7 @@ def cmd_show(args) -> int:
                                     timing_repeats=args.repeats))
         if not path.exists():
             import torch
-            raise _fail(f"no latency table of {args.space} for these settings ({torch.get_num_threads()} "
+            raise CLIError(f"no latency table of {args.space} for these settings ({torch.get_num_threads()} "
                         f"thread(s), C={args.C}, {args.dataset}) on this machine; "
                         f"measure it with: nasbench latency build {args.space}")
         table = LatencyTable.load(path)

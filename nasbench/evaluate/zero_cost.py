@@ -18,7 +18,8 @@ whole network:
     jacob_cov  -sum_i [log(v_i + k) + 1 / (v_i + k)], v the eigenvalues of the correlation
                matrix of the per-image input gradients of the summed logits, k = 1e-5
     naswot     log |det K|,  K = sum over ReLUs of c c^T + (1 - c)(1 - c)^T, c the binary
-               activation codes of the batch (Mellor et al. 2021, v2)
+               activation codes of the batch (Mellor et al. 2021, v2), over the ReLUs that a
+               backward pass reaches (BayesWatch's code), on a batch of 128 (its default)
 
 Larger is better for all of them (grasp carries the official code's minus sign for that reason).
 Each is computed on a copy of the network in training mode, as the official code does.
@@ -35,7 +36,8 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 # The published Spearman rho of each proxy with test accuracy over all of NAS-Bench-201 on
-# CIFAR-10 (Abdelfattah et al. 2021, Table 1 / the zero-cost-nas README), for comparison.
+# CIFAR-10 (Abdelfattah et al. 2021, Table 1; computed by zero-cost-nas' notebook
+# `nasbench201_correlations`, not given in its README), for comparison.
 PUBLISHED_RHO_NB201_CIFAR10 = {"synflow": 0.74, "jacob_cov": 0.73, "snip": 0.60, "grad_norm": 0.59,
                                "grasp": 0.51, "fisher": 0.36}
 
@@ -117,16 +119,31 @@ def jacob_cov(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, 
 
 
 def naswot(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> float:
+    """As BayesWatch/nas-without-training score_networks.py: a forward and backward pass (of the
+    summed logits, `get_batch_jacobian`) marks the ReLUs that receive a gradient; a second
+    forward adds the codes of those ReLUs only (a ReLU off every path to the output, e.g. in a
+    cell whose output ignores it, counts nothing)."""
     K = torch.zeros(len(x), len(x), dtype=torch.float64)
+    visited: set[int] = set()
+    counting = False
 
-    def count(module, inputs, out):
+    def hook(module, inputs, out):
         nonlocal K
-        c = (inputs[0].reshape(len(x), -1) > 0).double().cpu()    # (N, units): binary codes
-        K = K + c @ c.T + (1 - c) @ (1 - c).T                      # agreements, Hamming kernel
+        if not counting:  # the marking pass: note whether a gradient reaches this ReLU's output
+            if out.requires_grad:
+                out.register_hook(lambda g, m=id(module): visited.add(m))
+            return
+        if id(module) in visited:
+            c = (inputs[0].reshape(len(x), -1) > 0).double().cpu()    # (N, units): binary codes
+            K = K + c @ c.T + (1 - c) @ (1 - c).T                      # agreements, Hamming kernel
 
     # the official hook matches every module whose type name contains "ReLU" (ReLU6 too)
-    handles = [m.register_forward_hook(count) for m in model.modules() if "ReLU" in type(m).__name__]
+    handles = [m.register_forward_hook(hook) for m in model.modules() if "ReLU" in type(m).__name__]
     try:
+        xg = x.clone().requires_grad_(True)
+        out = model(xg)
+        out.backward(torch.ones_like(out))
+        counting = True
         with torch.no_grad():
             model(x)
     finally:
@@ -151,20 +168,27 @@ def score(model: nn.Module, x: torch.Tensor, y: torch.Tensor, proxy: str) -> flo
     return float(value.detach()) if torch.is_tensor(value) else float(value)
 
 
+NASWOT_BATCH = 128  # nas-without-training's --batch_size; zero-cost-nas scores on 64
+
+
 def score_space(space, data, proxies: Sequence[str] = tuple(PROXIES), archs: Iterable | None = None,
-                *, batch_size: int = 64, seed: int = 0, progress: bool = True, **net) -> dict[str, dict[str, float]]:
+                *, batch_size: int = 64, naswot_batch_size: int = NASWOT_BATCH, seed: int = 0,
+                progress: bool = True, **net) -> dict[str, dict[str, float]]:
     """Every proxy of every architecture of `space` (or of `archs`), each network freshly
-    initialised with `seed` and scored on the same first training batch. `net` are the
-    `space.build` sizes (C, layers). Returns {arch string: {proxy: value}}."""
-    generator = torch.Generator().manual_seed(seed)
-    x, y = next(iter(data.train.batches(batch_size, shuffle=True, generator=generator)))
+    initialised with `seed` and scored on the same first training batch (of `batch_size`, of
+    `naswot_batch_size` for naswot). `net` are the `space.build` sizes (C, layers).
+    Returns {arch string: {proxy: value}}."""
+    def first_batch(n):
+        generator = torch.Generator().manual_seed(seed)
+        return next(iter(data.train.batches(n, shuffle=True, generator=generator)))
+    batches = {p: first_batch(naswot_batch_size if p == "naswot" else batch_size) for p in proxies}
     archs = list(space.enumerate() if archs is None else archs)
     kwargs = {"num_classes": data.num_classes, "in_channels": data.shape[0], **net}
     scores = {}
     for choices in tqdm(archs, desc="zero-cost proxies", disable=not progress):
         torch.manual_seed(seed)
         model = space.build(choices, **kwargs)
-        scores[space.encode(choices)] = {p: score(model, x, y, p) for p in proxies}
+        scores[space.encode(choices)] = {p: score(model, *batches[p], p) for p in proxies}
     return scores
 
 

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from nasbench import data as datasets
 from nasbench.events import Consumer, Event, Recorder, make_event, read_events
-from nasbench.spaces import Choices, Space, get_space
+from nasbench.spaces import SPACES, Choices, Space, get_space
 
 
 class ConfigError(ValueError):
@@ -183,6 +183,7 @@ class Search:
     name: ClassVar[str] = ""
     Config: ClassVar[type[SearchConfig]] = SearchConfig
     default_space: ClassVar[str | dict[str, str]] = "nb201"  # or one space per preset
+    spaces: ClassVar[tuple[str, ...]] = ()  # the registered spaces it can search (empty: any)
 
     def __init__(self, space: str | Space | None = None, data: str | datasets.Dataset = "digits", *,
                  config: SearchConfig | None = None, preset: str = "cpu", seed: int = 0,
@@ -202,11 +203,17 @@ class Search:
         if isinstance(default, dict):  # e.g. {"paper": "chain-shuffle", "cpu": "chain-shuffle:per_stage=1"}
             default = default.get(preset, default["paper"])
         self.space = get_space(space or default)
+        family = self.space.name.partition(":")[0]
+        if self.spaces and family in SPACES and family not in self.spaces:
+            raise ConfigError(f"{self.name} cannot search the space {family!r}; it searches: "
+                              f"{', '.join(self.spaces)}")
+        split = {"valid_fraction": self.valid_fraction} if self.valid_fraction != 0.5 else {}
         if isinstance(data, str) and data == "digits-bench":  # the task of the space's ground-truth table
             from nasbench.bench import load_data
-            data = load_data(self.space, self.seed, **({"n_train": config.n_train} if config.n_train else {}))
+            data = load_data(self.space, self.seed, **({"n_train": config.n_train} if config.n_train else {}),
+                             **split)
         self.data = data if isinstance(data, datasets.Dataset) else datasets.load(
-            data, n_train=config.n_train, seed=self.seed)
+            data, n_train=config.n_train, seed=self.seed, **split)
         self.out = Path(out) if out is not None else None
         self.callbacks = list(callbacks)
         self.progress = progress
@@ -226,6 +233,13 @@ class Search:
             raise ConfigError(f"batch_size {config.batch_size} is larger than the training split "
                               f"({len(self.data.train)} images)")
         self.steps_per_epoch = n_batches
+
+    @property
+    def valid_fraction(self) -> float:
+        """The share of the search pool held out as `data.valid` (the architecture's half in
+        DARTS' 50/50 split; a method with another split says so here). A Dataset passed in is
+        used as it is."""
+        return 0.5
 
     # -- the three hooks a method writes ----------------------------------------------------
     def setup(self) -> None:

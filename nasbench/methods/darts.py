@@ -60,10 +60,24 @@ class DartsConfig(SearchConfig):
                "as far in 90 steps as with 3e-4 in the paper's ~20k); the rest is the paper's",
     }
 
+    # what the methods after DARTS (subclasses) restrict, checked once here:
+    FIRST_ORDER: ClassVar[str] = ""                    # why it has no second-order step ("": it has)
+    TEMPERATURE: ClassVar[tuple[str, str] | None] = None  # (start, end) settings of an annealed tau
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ()
+
     def validate(self) -> None:
         super().validate()
         if self.order not in (1, 2):
             raise ConfigError(f"order must be 1 (first order) or 2 (second order), got {self.order!r}")
+        if self.FIRST_ORDER and self.order != 1:
+            raise ConfigError(f"{self.FIRST_ORDER}: order must be 1")
+        if self.TEMPERATURE:
+            (hi_name, lo_name), hi, lo = self.TEMPERATURE, *(getattr(self, n) for n in self.TEMPERATURE)
+            if not 0 < lo <= hi:
+                raise ConfigError(f"need 0 < {lo_name} <= {hi_name}, got {lo} and {hi}")
+        for name in self.NON_NEGATIVE:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("arch_steps", "alpha_every"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")

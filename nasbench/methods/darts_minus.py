@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from nasbench.methods.base import ConfigError
+from nasbench.spaces import CELL_SPACES
 from nasbench.methods.darts import Darts, DartsConfig
 from nasbench.supernet.mixed import AuxiliarySkipEdge, set_beta
 
@@ -38,16 +38,14 @@ class DartsMinusConfig(DartsConfig):
         "cpu": "DARTS' CPU preset: epochs=10, layers=5, C=4, arch_lr=3e-2; beta still 1 -> 0",
     }
 
-    def validate(self) -> None:
-        super().validate()
-        if self.skip_beta < 0:
-            raise ConfigError(f"skip_beta must be >= 0, got {self.skip_beta}")
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("skip_beta",)
 
 
 class DartsMinus(Darts):
     """DARTS with a decaying auxiliary skip on every edge."""
 
     name = "darts-minus"
+    spaces = CELL_SPACES
     Config = DartsMinusConfig
     default_space = "darts"
 

@@ -50,6 +50,7 @@ class EnasConfig(SearchConfig):
     momentum: float = 0.9              # Nesterov (src/utils.py get_train_ops, "momentum")
     l2_reg: float = 1e-4               # child_l2_reg: loss + l2_reg * sum w^2 over every weight
     keep_prob: float = 0.9             # child_keep_prob: dropout before the classifier
+    aux_weight: float = 0.4            # --child_use_aux_heads: loss + 0.4 * CE(aux head); 0: no head
     grad_clip: float | None = None     # official child_grad_bound=5 with clip_mode="norm", but its
                                        # get_train_ops keeps the unclipped gradient: no clipping
     # the controller (src/cifar10/micro_controller.py; values from the script and main.py)
@@ -75,10 +76,12 @@ class EnasConfig(SearchConfig):
     }
     NOTES: ClassVar[dict[str, str]] = {
         "paper": "Pham et al. 2018, micro search on CIFAR-10 (150 epochs, batch 160, 6 layers of "
-                 "20 filters + 2 reduction cells, controller 30 x 10 children per epoch)",
+                 "20 filters + 2 reduction cells, controller 30 x 10 children per epoch; the search "
+                 "script's auxiliary head, loss + 0.4 aux; controller Adam as TF computes it)",
         "cpu": "10 epochs of batch 64 (digits), C=8, 3 normal cells + 2 reduction cells, 10 "
                "controller steps of 5 children per epoch, baseline decay 0.9 instead of 0.99 "
-               "(50 rewards an epoch instead of 300: the baseline must catch up in fewer). On the "
+               "(50 rewards an epoch instead of 300: the baseline must catch up in fewer); the aux "
+               "head kept (on 8x8 digits its pool covers the whole 2x2 map). On the "
                "micro space this budget leaves the shared weights near chance (see docs/methods.md); "
                "nb201-small learns",
     }
@@ -101,8 +104,8 @@ class EnasConfig(SearchConfig):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ConfigError(f"{name} must be positive, got {value!r}")
-        if self.entropy_weight < 0 or self.l2_reg < 0:
-            raise ConfigError("entropy_weight and l2_reg must be >= 0")
+        if self.entropy_weight < 0 or self.l2_reg < 0 or self.aux_weight < 0:
+            raise ConfigError("entropy_weight, l2_reg and aux_weight must be >= 0")
 
 
 class Enas(Search):
@@ -123,7 +126,8 @@ class Enas(Search):
 
     def setup(self):
         c = self.config
-        extra = {"keep_prob": c.keep_prob} if isinstance(self.space, EnasSpace) else {}
+        extra = ({"keep_prob": c.keep_prob, "aux_head": c.aux_weight > 0, "image_size": self.data.shape[-1]}
+                 if isinstance(self.space, EnasSpace) else {})
         self.supernet = self.space.supernet(**self.net_kwargs(), track_running_stats=False, **extra).to(self.device)
         # official: L2 in the loss (gradient 2 * l2_reg * w) on every weight at every step, also
         # on weights off the sampled child (the TF graph gives them a zero gradient, not none)
@@ -159,8 +163,10 @@ class Enas(Search):
             self.supernet.train()
             logits = self.supernet(x, choices=choices)                  # (B, classes)
             loss = nn.functional.cross_entropy(logits, y)
+            aux = getattr(self.supernet, "aux_logits", None)
+            total = loss + c.aux_weight * nn.functional.cross_entropy(aux, y) if aux is not None else loss
             self.optimizer.zero_grad(set_to_none=False)
-            loss.backward()
+            total.backward()
             if c.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.supernet.parameters(), c.grad_clip)
             self.optimizer.step()

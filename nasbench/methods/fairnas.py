@@ -25,7 +25,7 @@ from torch import nn
 
 from nasbench.methods.base import ConfigError
 from nasbench.methods.spos import SPOS, SPOSConfig
-from nasbench.spaces import Choices, Space
+from nasbench.spaces import Choices, Space, CHAIN_SPACES
 
 
 def strict_fair_paths(space: Space, rng: np.random.Generator) -> list[Choices]:
@@ -69,6 +69,7 @@ class FairNAS(SPOS):
     """Strict-fairness supernet training (m paths per step, one update), then SPOS's search."""
 
     name = "fairnas"
+    spaces = CHAIN_SPACES
     Config = FairNASConfig
     default_space = {"paper": "chain-mbv2", "cpu": "chain-mbv2:stages=2,per_stage=2,stem_stride=1"}
 

@@ -15,7 +15,8 @@ descent through the samples. Latency is differentiable the same way (eq. (6)):
 
     warm-up: train the weights only (10 epochs in the paper)
     each epoch: weights w on 80% of the training data (SGD), then theta on the other 20% (Adam);
-                the temperature tau starts at 5.0 and is multiplied by exp(-0.045) every epoch
+                the temperature tau starts at 5.0 (after the warm-up) and is
+                multiplied by exp(-0.045) every search epoch
     derive: sample architectures from P_theta (or take its mode) -- here the mode
 
 `gumbel_softmax` is eq. (5) as a plain function, tested against the Gumbel-max trick.
@@ -30,9 +31,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nasbench import data as datasets
+from nasbench.spaces import CHAIN_SPACES
 from nasbench.methods.base import ConfigError, Search, SearchConfig
-from nasbench.methods.proxyless import _np, latency_info, load_or_measure, resolve_target
+from nasbench.methods.latency_aware import LatencyAware
 
 
 @dataclass
@@ -95,21 +96,17 @@ def gumbel_softmax(theta: torch.Tensor, tau: float, generator: torch.Generator |
     return F.softmax((theta + g) / tau, dim=-1)
 
 
-class FBNet(Search):
+class FBNet(LatencyAware, Search):
     """Gumbel-softmax over every layer's candidates, latency-aware loss, 80/20 data."""
 
     name = "fbnet"
+    spaces = CHAIN_SPACES
     Config = FBNetConfig
     default_space = {"paper": "fbnet", "cpu": "fbnet:stages=3,per_stage=2,stem_stride=1"}
 
-    def __init__(self, space=None, data="digits", **kwargs):
-        super().__init__(space, data, **kwargs)
-        if isinstance(data, str) and data != "digits-bench":  # FBNet's 80/20 split of the pool
-            c = self.config
-            self.data = datasets.load(data, n_train=c.n_train, seed=self.seed, valid_fraction=c.arch_fraction)
-            self.steps_per_epoch = len(self.data.train) // c.batch_size
-            if self.steps_per_epoch == 0:
-                raise ConfigError(f"batch_size {c.batch_size} is larger than the training split")
+    @property
+    def valid_fraction(self) -> float:
+        return self.config.arch_fraction  # FBNet's 80/20: theta trains on 20% of the pool
 
     def setup(self):
         c = self.config
@@ -123,16 +120,13 @@ class FBNet(Search):
                                                weight_decay=c.arch_weight_decay)
         self.track(supernet=self.supernet, theta=self.theta, optimizer=self.optimizer,
                    scheduler=self.scheduler, arch_optimizer=self.arch_optimizer)
-        self.table = load_or_measure(self)
-        self.ref_ms = resolve_target(self.table, c.target_ms, c.target)
-
-    def _run_start_fields(self) -> dict:
-        fields = super()._run_start_fields()
-        fields["config"]["lut"] = latency_info(self.table, self.ref_ms)  # for LatencyPanel
-        return fields
+        self.setup_latency()
 
     def tau(self, epoch: int) -> float:
-        return self.config.tau0 * math.exp(-self.config.tau_decay * epoch)
+        """tau0 through the warm-up, then times exp(-tau_decay) per search epoch: the schedule
+        counts the epochs that train theta, so the first search epoch is at tau0."""
+        c = self.config
+        return c.tau0 * math.exp(-c.tau_decay * max(0, epoch - c.warmup_epochs))
 
     def probs(self) -> list[torch.Tensor]:
         with torch.no_grad():
@@ -185,9 +179,4 @@ class FBNet(Search):
                 self.log_metric("expected_latency_ms", self.table.expected(self.probs()).item())
             self.supernet.zero_grad(set_to_none=True)
         self.log_alpha(self.probs())
-        self.log_genotype(self.space.derive([_np(p) for p in self.probs()]))
-
-    def finish(self):
-        choices = self.space.derive([_np(p) for p in self.probs()])
-        self.log_genotype(choices)
-        self.log_metric("predicted_latency_ms", self.table.predict(choices))
+        self.log_genotype(self.derive())

@@ -6,7 +6,8 @@ runs only that one, but keeps a gradient for alpha through the Gumbel-softmax (e
 
     p = softmax((log softmax(alpha) + g) / tau),  g ~ Gumbel(0, 1)  (one draw per edge)
     h = one_hot(argmax p) - p.detach() + p       (forward: one-hot; backward: the gradient of p)
-    edge output = h_k * op_k(x) + sum_{j != k} h_j     (k = argmax p; only op_k runs)
+    edge output = h_k * op_k(x) + sum_{j != k} h_j     (k = argmax p; only op_k runs; NB201 cell)
+    edge output = h_k * op_k(x)                        (the DARTS cell: search_model_gdas_nasnet.py)
 
     for each epoch: tau = tau_max - (tau_max - tau_min) * epoch / (epochs - 1)   (10 -> 0.1)
         for each training batch:
@@ -24,15 +25,16 @@ from typing import ClassVar
 import torch
 from torch.nn import functional as F
 
-from nasbench.methods.base import ConfigError
 from nasbench.methods.darts import Darts, DartsConfig
-from nasbench.supernet.mixed import SampledEdge
+from nasbench.spaces import DartsSpace, CELL_SPACES
+from nasbench.supernet.mixed import SampledEdge, SampledOpEdge
 
 
 @dataclass
 class GdasConfig(DartsConfig):
     epochs: int = 250                  # configs/nas-benchmark/algos/GDAS.config
     batch_size: int = 64
+    layers: int = 15                   # GDAS.sh num_cells=5: 5 cells per stage, 3 stages
     lr: float = 0.025                  # SGD, nesterov, cosine to lr_min
     lr_min: float = 0.001
     momentum: float = 0.9
@@ -47,21 +49,20 @@ class GdasConfig(DartsConfig):
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "paper": {},
+        "paper-darts": {"batch_size": 256, "layers": 6},
         "cpu": {"epochs": 10, "C": 4, "layers": 5, "arch_lr": 3e-2},
     }
     NOTES: ClassVar[dict[str, str]] = {
         "paper": "Dong & Yang 2019 on NAS-Bench-201 (GDAS.sh + GDAS.config): 250 epochs, batch 64, "
-                 "tau 10 -> 0.1",
+                 "15 cells (num_cells=5 per stage), tau 10 -> 0.1",
+        "paper-darts": "the DARTS (NASNet) cell as GDAS-NASNet's search config: batch 256, N=2 (6 "
+                       "cells) on the darts space",
         "cpu": "epochs=10, layers=5, C=4, arch_lr=3e-2 (as DARTS' CPU preset: alpha moves about as "
                "far in ~90 steps as with 3e-4 in the paper's ~100k); tau still goes 10 -> 0.1",
     }
 
-    def validate(self) -> None:
-        super().validate()
-        if self.order != 1:
-            raise ConfigError("GDAS has only a first-order architecture step: order must be 1")
-        if not 0 < self.tau_min <= self.tau_max:
-            raise ConfigError(f"need 0 < tau_min <= tau_max, got {self.tau_min} and {self.tau_max}")
+    FIRST_ORDER: ClassVar[str] = "GDAS has only a first-order architecture step"
+    TEMPERATURE: ClassVar[tuple[str, str]] = ("tau_max", "tau_min")
 
 
 def straight_through_gumbel(alpha: torch.Tensor, tau: float, g: torch.Tensor | None = None
@@ -85,11 +86,12 @@ class Gdas(Darts):
     """GDAS on any space whose supernet takes `edge=` (the DARTS and NB201 cells)."""
 
     name = "gdas"
+    spaces = CELL_SPACES
     Config = GdasConfig
-    default_space = "nb201"
+    default_space = {"paper": "nb201", "paper-darts": "darts", "cpu": "nb201"}
 
     def supernet_options(self):
-        return {"edge": SampledEdge}
+        return {"edge": SampledOpEdge if isinstance(self.space, DartsSpace) else SampledEdge}
 
     def temperature(self, epoch: int) -> float:
         c = self.config

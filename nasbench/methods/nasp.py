@@ -17,7 +17,8 @@ strongest edges per node), and both the loss and the gradients are taken there:
 In step 2 only the op each edge keeps runs (`SampledEdge`); in step 1 the official code runs
 every op with its weight 0 or 1, because grad_{alpha_bar} needs each op's output, and so does
 this file (`every_op`). An optional regulariser l2 * sum alpha_bar^2 * (op params / all ops'
-params) penalises large ops (`--l2` of the code).
+params) over the normal cell's edges penalises large ops (`--l2` of the code). On the DARTS cell
+the proximal step picks the largest non-`none` option (NASP's op list has no `none`).
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from typing import ClassVar, Sequence
 import torch
 from torch.nn import functional as F
 
+from nasbench.spaces import CELL_SPACES
 from nasbench.evaluate.cost import count_params
-from nasbench.methods.base import ConfigError
 from nasbench.methods.darts import Darts, DartsConfig
 from nasbench.ops import build_op
 from nasbench.spaces.darts import DartsSpace
@@ -63,21 +64,21 @@ class NaspConfig(DartsConfig):
         "cpu": "epochs=10, layers=5, C=4, arch_lr=3e-2 (as DARTS' CPU preset)",
     }
 
-    def validate(self) -> None:
-        super().validate()
-        if self.order != 1:
-            raise ConfigError("NASP takes the gradient at the discrete point: order must be 1")
-        if self.l2 < 0:
-            raise ConfigError(f"l2 must be >= 0, got {self.l2}")
+    FIRST_ORDER: ClassVar[str] = "NASP takes the gradient at the discrete point"
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("l2",)
 
 
 def proximal_step(alpha: torch.Tensor, nodes: Sequence[Sequence[int]] | None = None,
-                  keep: int = 2) -> torch.Tensor:
+                  keep: int = 2, exclude: int | None = None) -> torch.Tensor:
     """prox_C1 (NASP eq. 9, model_search.py `proximal_step`): alpha (D, n) -> a 0/1 table of the
-    same shape, one 1 per row at that row's largest alpha. With `nodes` (the decision indices of
-    each node's incoming edges, DARTS cell) only the `keep` edges of each node whose chosen alpha
-    is largest keep their 1; the others become all-zero rows (the edge is absent)."""
+    same shape, one 1 per row at that row's largest alpha, never at option `exclude` (`none` on
+    the DARTS cell: NASP's op list has no `none`, and the genotype never keeps it). With `nodes`
+    (the decision indices of each node's incoming edges, DARTS cell) only the `keep` edges of
+    each node whose chosen alpha is largest keep their 1; the others become all-zero rows."""
     alpha = alpha.detach()
+    if exclude is not None:
+        alpha = alpha.clone()
+        alpha[:, exclude] = -torch.inf
     best, index = alpha.max(dim=-1)
     bar = torch.zeros_like(alpha).scatter_(-1, index[:, None], 1.0)
     for incoming in nodes or []:
@@ -92,6 +93,7 @@ class Nasp(Darts):
     """NASP on the DARTS and NB201 cells."""
 
     name = "nasp"
+    spaces = CELL_SPACES
     Config = NaspConfig
     default_space = "darts"
 
@@ -104,16 +106,18 @@ class Nasp(Darts):
         with torch.no_grad():
             for a in self.alpha:
                 a.normal_(c.alpha_init, c.alpha_std)
-        self.nodes = ([incoming for _, _, incoming in self.space.nodes()]
-                      if isinstance(self.space, DartsSpace) else None)
-        # the regulariser's burden: each op's share of the parameters of all ops (genotypes.PARAMS)
+        darts = isinstance(self.space, DartsSpace)
+        self.nodes = [incoming for _, _, incoming in self.space.nodes()] if darts else None
+        self.exclude = self.space.none if darts else None
+        # the regulariser's burden: each op's share of the parameters of all ops (genotypes.PARAMS),
+        # on the normal cell's rows only (model_search.py sums alphas_normal alone)
         params = [[count_params(build_op(op, c.C)) for op in opts] for opts in self.space.options]
-        self.burden = torch.tensor([[p / max(sum(row), 1) for p in row] for row in params],
-                                   device=self.device)
+        self.burden = torch.tensor([[0.0 if name.startswith("reduce:") else p / max(sum(row), 1) for p in row]
+                                    for name, row in zip(self.space.decisions, params)], device=self.device)
 
     def discrete(self) -> torch.Tensor:
         """alpha_bar = prox_C1(alpha), (D, n)."""
-        return proximal_step(torch.stack(list(self.alpha)), self.nodes)
+        return proximal_step(torch.stack(list(self.alpha)), self.nodes, exclude=self.exclude)
 
     def choices_of(self, bar: torch.Tensor) -> list[int]:
         """The path alpha_bar runs: its op per edge; `none` for an edge it drops."""

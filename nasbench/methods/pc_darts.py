@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from nasbench.spaces import CELL_SPACES
 from nasbench.methods.base import ConfigError
 from nasbench.methods.darts import Darts, DartsConfig, _grad
 from nasbench.spaces.darts import DartsSpace
@@ -64,14 +65,13 @@ class PcDartsConfig(DartsConfig):
                "arch_lr=6e-2 (x100 as in DARTS' CPU preset)",
     }
 
+    FIRST_ORDER: ClassVar[str] = "PC-DARTS here is first order (the official default)"
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("warmup_epochs",)
+
     def validate(self) -> None:
         super().validate()
-        if self.order != 1:
-            raise ConfigError("PC-DARTS here is first order (the official default): order must be 1")
         if not isinstance(self.K, int) or self.K < 1 or self.C % self.K:
             raise ConfigError(f"K must be a positive divisor of C={self.C}, got {self.K!r}")
-        if self.warmup_epochs < 0:
-            raise ConfigError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
 
 
 def incoming_edges(space) -> list[list[int]]:
@@ -87,6 +87,7 @@ class PcDarts(Darts):
     """PC-DARTS on the DARTS and NB201 cells."""
 
     name = "pc-darts"
+    spaces = CELL_SPACES
     Config = PcDartsConfig
     default_space = "darts"
 

@@ -33,13 +33,13 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nasbench.evaluate.latency import LatencyTable, latency_table
+from nasbench.spaces import CHAIN_SPACES
 from nasbench.methods.base import ConfigError, Search, SearchConfig
+from nasbench.methods.latency_aware import LatencyAware, as_probabilities
 
 
 @dataclass
@@ -134,16 +134,20 @@ def latency_regularised(ce: torch.Tensor, expected_ms: torch.Tensor, ref_ms: flo
     return ce
 
 
-def resolve_target(table: LatencyTable, target_ms: float | None, fraction: float) -> float:
-    lo, hi = table.bounds
-    return float(target_ms) if target_ms is not None else lo + fraction * (hi - lo)
+def is_zero(space, d: int, op: str) -> bool:
+    """The official Zero op: the layer skipped (an identity through the block's shortcut), offered
+    only on stride-1 layers that keep the width. Our spaces call it `zero` (proxyless) or `skip`
+    (the chain spaces; FBNet's `skip` on a strided or widening layer is a real block instead)."""
+    w_in, w_out, stride = space.layout[d]
+    return op in ("zero", "skip") and stride == 1 and w_in == w_out
 
 
 # -- the search -----------------------------------------------------------------------------
-class ProxylessNAS(Search):
+class ProxylessNAS(LatencyAware, Search):
     """Two-path binarised ProxylessNAS with a latency loss from this machine's table."""
 
     name = "proxyless"
+    spaces = CHAIN_SPACES
     Config = ProxylessConfig
     default_space = {"paper": "proxyless", "cpu": "proxyless:stages=2,per_stage=3,stem_stride=1"}
 
@@ -158,13 +162,7 @@ class ProxylessNAS(Search):
                                                betas=(c.arch_beta1, c.arch_beta2), eps=c.arch_eps)
         self.track(supernet=self.supernet, alpha=self.alpha, optimizer=self.optimizer,
                    arch_optimizer=self.arch_optimizer)
-        self.table = load_or_measure(self)
-        self.ref_ms = resolve_target(self.table, c.target_ms, c.target)
-
-    def _run_start_fields(self) -> dict:
-        fields = super()._run_start_fields()
-        fields["config"]["lut"] = latency_info(self.table, self.ref_ms)  # for LatencyPanel
-        return fields
+        self.setup_latency()
 
     def probs(self) -> list[torch.Tensor]:
         with torch.no_grad():
@@ -180,7 +178,7 @@ class ProxylessNAS(Search):
 
     def sample_path(self) -> list[int]:
         """One path per layer drawn from p = softmax(alpha) (MixedEdge.binarize, one-path mode)."""
-        return [int(self.rng.choice(len(p), p=_np(p))) for p in self.probs()]
+        return [int(self.rng.choice(len(p), p=as_probabilities(p))) for p in self.probs()]
 
     def train_epoch(self, epoch):
         c = self.config
@@ -205,15 +203,15 @@ class ProxylessNAS(Search):
             if (self.step + 1) % c.alpha_every == 0:
                 self.log_probs()
         self.log_probs()
-        self.log_genotype(self.space.derive([_np(p) for p in self.probs()]))
+        self.log_genotype(self.derive())
 
     def arch_step(self, x, y) -> float:
         """One two-path architecture update (MixedEdge MODE 'two', nas_manager.gradient_step)."""
         pairs, probs2, gates = [], [], []
         for a in self.alpha:
-            pair = self.rng.choice(len(a), 2, replace=False, p=_np(F.softmax(a.detach(), 0)))
+            pair = self.rng.choice(len(a), 2, replace=False, p=as_probabilities(F.softmax(a.detach(), 0)))
             p2 = F.softmax(a[list(pair)], 0)             # (2,) differentiable in alpha_a, alpha_b
-            k = int(self.rng.choice(2, p=_np(p2.detach())))
+            k = int(self.rng.choice(2, p=as_probabilities(p2.detach())))
             pairs.append([int(pair[k]), int(pair[1 - k])])  # [active, inactive]
             probs2.append(p2 if k == 0 else p2.flip(0))
             g = torch.zeros(len(a), device=self.device)
@@ -235,7 +233,7 @@ class ProxylessNAS(Search):
         loss.backward()
         old = {}
         for d, (a, pr, p, g) in enumerate(zip(self.alpha, pairs, probs2, gates)):
-            if self.space.options[d][pr[0]] == "zero":
+            if is_zero(self.space, d, self.space.options[d][pr[0]]):
                 a.grad = None  # as MixedEdge.set_arch_param_grad: no update when Zero is active
                 continue
             if a.grad is None:
@@ -255,38 +253,3 @@ class ProxylessNAS(Search):
 
     def log_probs(self):
         self.log_alpha(self.probs())
-
-    def finish(self):
-        choices = self.space.derive([_np(p) for p in self.probs()])
-        self.log_genotype(choices)
-        self.log_metric("predicted_latency_ms", self.table.predict(choices))
-
-
-# -- shared with FBNet ----------------------------------------------------------------------
-def _np(p: torch.Tensor) -> np.ndarray:
-    """Probabilities as float64 summing to 1 (numpy's sampler checks the sum)."""
-    q = p.detach().double().cpu().numpy()
-    return q / q.sum()
-
-
-def load_or_measure(search: Search) -> LatencyTable:
-    """The run's latency table: `latency_table` (a file) if given, else this machine's cached
-    table for the run's space and sizes (measured the first time, then read from the cache, so
-    runs with the same seed see the same table and give the same events)."""
-    c = search.config
-    if c.latency_table:
-        table = LatencyTable.load(c.latency_table)
-        if [len(r) for r in table.lut] != [len(o) for o in search.space.options]:
-            raise ConfigError(f"{c.latency_table} is not a table of {search.space.name}")
-        return table
-    kw = search.net_kwargs()
-    kw.pop("layers", None)
-    in_channels = kw.pop("in_channels")
-    return latency_table(search.space, device=search.device.type, input_shape=search.data.shape,
-                         repeats=c.latency_repeats, progress=search.progress,
-                         **{**kw, "in_channels": in_channels})
-
-
-def latency_info(table: LatencyTable, target_ms: float) -> dict:
-    """What LatencyPanel draws from `run_start.config.lut`."""
-    return table.info(target_ms)

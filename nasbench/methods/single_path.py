@@ -28,8 +28,10 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from nasbench.evaluate.latency import LatencyTable, latency_table
+from nasbench.evaluate.latency import LatencyTable
 from nasbench.methods.base import ConfigError, Search, SearchConfig
+from nasbench.methods.latency_aware import load_or_measure
+from nasbench.optim import TFRMSprop
 from nasbench.supernet.superkernel import SuperkernelNetwork
 
 
@@ -50,18 +52,19 @@ class SinglePathConfig(SearchConfig):
     rmsprop_decay: float = 0.9
     momentum: float = 0.9
     eps: float = 1e-3
-    weight_decay: float = 1e-5         # L2 on every weight, the thresholds included
+    weight_decay: float = 1e-5         # L2 on every weight but BN's, the thresholds included
     label_smoothing: float = 0.1
     log_every: int = 5                 # steps between `alpha` / metric events (not a paper setting)
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "paper": {},
         "cpu": {"epochs": 40, "warmup_epochs": 25.0, "batch_size": 32, "C": 8,
-                "runtime_lambda": 0.020},
+                "runtime_lambda": 0.020, "base_lr": 0.128},
     }
     NOTES: ClassVar[dict[str, str]] = {
         "paper": "Stamoulis et al. 2019 (ImageNet: 8 epochs of batch 1024, 5 of them warm-up; "
-                 "RMSProp lr 0.064; MnasNet chain of 20 superkernel layers; Pixel 1 runtime table)",
+                 "RMSProp lr 0.064 as TF computes it (eps inside the root, mean square starting at "
+                 "1); L2 on all but BN; MnasNet chain of 20 superkernel layers; Pixel 1 runtime table)",
         "cpu": "chain-small (3 layers, C=8) on digits: 40 epochs of batch 32, 25 of them warm-up "
                "(the paper's 5/8 ratio), base lr 0.128 per 256 images (lr 0.016 at batch 32: on "
                "~30 steps an epoch the paper's lr could not move a norm past its threshold)",
@@ -83,6 +86,7 @@ class SinglePathNAS(Search):
     """Superkernels with norm thresholds, trained single-level with a runtime loss."""
 
     name = "single-path"
+    spaces = ("chain-small", "chain-singlepath")
     Config = SinglePathConfig
     default_space = {"paper": "chain-singlepath", "cpu": "chain-small"}
 
@@ -99,13 +103,17 @@ class SinglePathNAS(Search):
         except (ValueError, AttributeError) as e:
             raise ConfigError(f"single-path needs a chain space of MBConv k3/k5 x e3/e6 (+ skip): {e}") from None
         if self.table is None:
-            self.table = latency_table(self.space, device=self.device.type, input_shape=self.data.shape,
-                                       C=c.C, num_classes=self.data.num_classes, progress=self.progress)
+            self.table = load_or_measure(self)
         if len(self.table.lut) != len(self.space.decisions):
             raise ConfigError(f"the latency table is for {self.table.space}, not {self.space.name}")
-        self.optimizer = torch.optim.RMSprop(self.supernet.parameters(), c.base_lr * c.batch_size / 256,
-                                             alpha=c.rmsprop_decay, eps=c.eps, momentum=c.momentum,
-                                             weight_decay=c.weight_decay)
+        # TF's RMSProp as the official code; L2 on every weight but BN's (the thresholds included)
+        bn = {id(p) for m in self.supernet.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+              for p in m.parameters()}
+        params = list(self.supernet.parameters())
+        self.optimizer = TFRMSprop([{"params": [p for p in params if id(p) not in bn]},
+                                    {"params": [p for p in params if id(p) in bn], "weight_decay": 0.0}],
+                                   c.base_lr * c.batch_size / 256, decay=c.rmsprop_decay, eps=c.eps,
+                                   momentum=c.momentum, weight_decay=c.weight_decay)
         decay_steps = c.lr_decay_epochs * self.steps_per_epoch
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: c.lr_decay ** math.floor(step / decay_steps))
@@ -114,10 +122,8 @@ class SinglePathNAS(Search):
 
     def _run_start_fields(self) -> dict:
         fields = super()._run_start_fields()
-        t = self.table  # what LatencyPanel draws (no target: the official loss has none)
-        fields["config"]["latency"] = {"lut": t.lut, "spread": t.spread, "base_ms": t.base_ms, "options": t.options,
-                                       "bounds": list(t.bounds), "device": t.device, "device_name": t.device_name,
-                                       "threads": t.threads, "runtime_form": self.config.runtime_form}
+        # what LatencyPanel draws (no target: the official loss has none)
+        fields["config"]["latency"] = {**self.table.info(), "runtime_form": self.config.runtime_form}
         return fields
 
     def runtime(self) -> torch.Tensor:

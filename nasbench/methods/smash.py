@@ -37,6 +37,8 @@ class SmashConfig(SearchConfig):
     weight_decay: float = 1e-4         # on the free weights only; none on the hypernet
     depth_compression: int = 2         # input channels per embedding slice / N (train_parser: 2)
     anneal_kernel: bool = True         # largest kernel 3 -> max_kernel over the first half
+    var_op: bool = False               # --var-op: sample the 2x2 conv layout; off (one conv per op)
+                                       # is the official default
     # ranking (evaluate.py) and the check
     n_random: int = 500                # --num-random
     standalone: int = 5                # architectures trained stand-alone
@@ -50,7 +52,9 @@ class SmashConfig(SearchConfig):
     }
     NOTES: ClassVar[dict[str, str]] = {
         "paper": "Brock et al. 2018 (CIFAR-100: 100 epochs of batch 50, WRN-40-4-sized budget: the "
-                 "smash space with 24/28/32 banks of N=8, N_max=64; 500 random architectures scored)",
+                 "smash space with 24/28/32 banks of N=8, N_max=64; 500 random architectures scored); "
+                 "one conv per op as the code's default (--var-op off; var_op=True samples the "
+                 "paper's 2x2 layout)",
         "cpu": "the same 100 epochs, on digits: the smash-small space (3 blocks of 6 banks of N=4, N_max=16, up "
                "to 3 ops per block), 60 architectures scored, 8 trained stand-alone for 15 epochs",
     }
@@ -73,6 +77,7 @@ class Smash(Search):
     by their validation accuracy with generated weights."""
 
     name = "smash"
+    spaces = ("smash", "smash-small")
     Config = SmashConfig
     default_space = {"paper": "smash", "cpu": "smash-small"}
 
@@ -93,7 +98,8 @@ class Smash(Search):
         self.track(net=self.net, optimizer=self.optimizer, scheduler=self.scheduler)
 
     def max_kernel(self) -> int:
-        """SMASH.py update_lr: the largest kernel grows from 3 to max_kernel over the first half."""
+        """SMASH.py update_lr: the largest kernel grows 3, 4, ..., max_kernel over the first half
+        (the sampler draws from range(3, max_kernel + 2, 2): 5x5 from 12.5%, 7x7 from 37.5%)."""
         K = self.space.max_kernel
         if not self.config.anneal_kernel:
             return K
@@ -102,7 +108,7 @@ class Smash(Search):
     def train_epoch(self, epoch):
         self.net.train()
         for x, y in self.batches():
-            choices = self.space.sample(self.rng, max_kernel=self.max_kernel())
+            choices = self.space.sample(self.rng, max_kernel=self.max_kernel(), var_op=self.config.var_op)
             self.log_sample(choices)
             blocks = self.space.arch(choices)
             w1x1 = self.net.generate(blocks)                  # W = H(c, z), z drawn afresh
@@ -139,7 +145,7 @@ class Smash(Search):
         c = self.config
         scored = []
         for _ in range(c.n_random):
-            choices = self.space.sample(self.rng)
+            choices = self.space.sample(self.rng, var_op=self.config.var_op)
             score = self.smash_score(choices)
             self.log_eval(choices, score, "smash_score")
             scored.append((score, choices))

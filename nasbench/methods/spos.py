@@ -21,6 +21,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from nasbench.spaces import CHAIN_SPACES
 from nasbench.evaluate.evolution import evolve, shared_weight_score
 from nasbench.methods.base import ConfigError, Search, SearchConfig
 from nasbench.supernet.single_path import PathCost
@@ -90,6 +91,7 @@ class SPOS(Search):
     """Uniform single-path supernet training, then evolution with BN recalibration."""
 
     name = "spos"
+    spaces = CHAIN_SPACES
     Config = SPOSConfig
     # CPU: two stages of (strided, stride-1) layers; a chain of strided layers only has no
     # pass-through channels, and its weight-shared paths barely train in a few hundred steps

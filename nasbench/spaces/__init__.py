@@ -55,6 +55,11 @@ SPACES: dict[str, tuple[Callable[..., Space], str]] = {
 }
 
 
+# families of spaces, for the methods that can search only one kind (`Search.spaces`)
+CELL_SPACES = ("nb201", "nb201-small", "darts")       # supernets that take another edge (`edge=`)
+CHAIN_SPACES = ("chain-small", "chain-shuffle", "chain-mbv2", "chain-singlepath", "proxyless", "fbnet")
+
+
 def register_space(name: str, factory: Callable[..., Space], description: str) -> None:
     SPACES[name] = (factory, description)
 
@@ -93,4 +98,4 @@ def get_space(spec: "str | Space", **kwargs) -> Space:
 
 
 __all__ = ["Choices", "InvalidArchitecture", "Space", "NB201Space", "ChainSpace", "DartsSpace", "EnasSpace",
-           "OneShotSpace", "SmashSpace", "SPACES", "UnknownSpace", "get_space", "register_space"]
+           "OneShotSpace", "SmashSpace", "SPACES", "CELL_SPACES", "CHAIN_SPACES", "UnknownSpace", "get_space", "register_space"]

@@ -16,7 +16,9 @@ All children share one set of weights: the supernet holds, as in the official co
 weights for every (node, slot x/y, input, op), and `forward(x, choices=...)` runs one child.
 The network (the official search child): stem 3x3 conv to 3C channels, `layers` normal cells and
 two reduction cells (at layers//3 and 2*(layers//3)+1, each after a factorized reduction that
-doubles C), ReLU, global average pooling, dropout, linear.
+doubles C; no ReLU before it), ReLU, global average pooling, dropout, a linear map without bias.
+A cell's first input gets a ReLU-1x1 conv-BN only when its width is not the cell's (or a
+factorized reduction when its resolution is twice the cell's), as `_maybe_calibrate_size`.
 """
 from __future__ import annotations
 
@@ -126,11 +128,31 @@ class EnasSpace(Space):
                            keep_prob=keep_prob, choices=self.validate(choices))
 
     def supernet(self, *, C: int = 20, layers: int = 6, num_classes: int = 10, in_channels: int = 3,
-                 keep_prob: float = 0.9, track_running_stats: bool = False) -> "EnasNetwork":
+                 keep_prob: float = 0.9, track_running_stats: bool = False, aux_head: bool = False,
+                 image_size: int = 32) -> "EnasNetwork":
         """The shared weights. BN normalises with each batch's statistics by default: the
         official search child runs every BN with is_training=True, for training and rewards."""
         return EnasNetwork(self, C=C, layers=layers, num_classes=num_classes, in_channels=in_channels,
-                           keep_prob=keep_prob, track_running_stats=track_running_stats)
+                           keep_prob=keep_prob, track_running_stats=track_running_stats, aux_head=aux_head,
+                           image_size=image_size)
+
+
+def truncated_he(w: torch.Tensor, fan_in: int) -> None:
+    """TF 1.x keras he_normal (the official create_weight): a normal of std sqrt(2 / fan_in)
+    truncated at two standard deviations."""
+    std = math.sqrt(2.0 / fan_in)
+    nn.init.trunc_normal_(w, std=std, a=-2 * std, b=2 * std)
+
+
+def he_normal(module: nn.Module) -> None:
+    """he_normal on every conv and linear weight of `module`, fan_in as TF counts it for a
+    [kh, kw, in, out] kernel: kernel area x input channels (a depthwise kernel [k, k, C, 1]
+    included, where PyTorch's own count would leave out C)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            truncated_he(m.weight, m.weight[0].numel() * getattr(m, "groups", 1))
+    if isinstance(module, Cell):
+        truncated_he(module.final_w, module.final_w[0].numel())
 
 
 class Branch(nn.Module):
@@ -140,6 +162,7 @@ class Branch(nn.Module):
 
     def __init__(self, ops: list[str], i: int, C: int, fixed: tuple[int, int] | None):
         super().__init__()
+        self.i = i  # node i has i possible inputs (the official num_possible_inputs)
         pairs = [fixed] if fixed is not None else [(j, k) for j in range(i) for k in range(len(ops))]
         # ENAS' convolutions carry their own BN scale/offset (affine); pools and identity have no weights
         self.ops = nn.ModuleDict({f"{j}_{k}": build_op(ops[k], C, 1, affine=True) for j, k in pairs})
@@ -156,7 +179,9 @@ class Cell(nn.Module):
                  choices: Choices | None):
         super().__init__()
         self.space, self.cell, self.choices, self.C = space, cell, choices, C
-        self.calibrate_0 = FactorizedReduce(C_pp, C) if pp_reduced else ReLUConvBN(C_pp, C, 1, 1, 0)
+        # official _maybe_calibrate_size: a ReLU-1x1 conv-BN only where the width differs
+        self.calibrate_0 = (FactorizedReduce(C_pp, C) if pp_reduced else
+                            ReLUConvBN(C_pp, C, 1, 1, 0) if C_pp != C else nn.Identity())
         self.calibrate_1 = ReLUConvBN(C_p, C, 1, 1, 0) if C_p != C else nn.Identity()
         arcs = space.cell_nodes(choices, cell) if choices is not None else None
         self.branches = nn.ModuleList(
@@ -164,8 +189,16 @@ class Cell(nn.Module):
             for i in range(2, space.nodes + 2) for s in range(2))
         # official `final_conv`: one C x C block of weights per node, the loose ends' gathered
         self.final_w = nn.Parameter(torch.empty(C, (space.nodes + 2) * C, 1, 1))
-        nn.init.kaiming_normal_(self.final_w)
         self.final_bn = nn.BatchNorm2d(C)
+        he_normal(self)
+        if choices is None:
+            # the shared weights are stacked over the possible inputs, [inputs, weights of one],
+            # so TF's he_normal takes fan_in = the number of possible inputs
+            for branch in self.branches:
+                for m in branch.modules():
+                    if isinstance(m, nn.Conv2d):
+                        truncated_he(m.weight, branch.i)
+            truncated_he(self.final_w, space.nodes + 2)
 
     def forward(self, s0, s1, choices):
         states = [self.calibrate_0(s0), self.calibrate_1(s1)]          # 2 x (B, C, H, W)
@@ -178,12 +211,33 @@ class Cell(nn.Module):
         return self.final_bn(nn.functional.conv2d(torch.relu(out), w))  # (B, C, H, W)
 
 
+class AuxHead(nn.Module):
+    """The official auxiliary head (micro_child `aux_head`, training only): ReLU, 5x5 average
+    pool of stride 3 (no padding), 1x1 conv to 128 + BN + ReLU, a conv over the whole remaining
+    map to 768 + BN + ReLU, global average pool, a linear map without bias. On maps smaller than
+    5x5 (8x8 digits) the pool covers the whole map instead."""
+
+    def __init__(self, C: int, hw: int, num_classes: int):
+        super().__init__()
+        k = min(5, hw)
+        out = (hw - k) // 3 + 1
+        self.pool = nn.AvgPool2d(k, 3)
+        self.body = nn.Sequential(nn.Conv2d(C, 128, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(),
+                                  nn.Conv2d(128, 768, out, bias=False), nn.BatchNorm2d(768), nn.ReLU())
+        self.classifier = nn.Linear(768, num_classes, bias=False)
+        he_normal(self)
+
+    def forward(self, x):                                              # x: (B, C, hw, hw)
+        return self.classifier(self.body(self.pool(torch.relu(x))).mean((2, 3)))
+
+
 class EnasNetwork(nn.Module):
     """The official micro search child: stem -> (normal cells, reduction cell) x 2 -> normal
     cells -> ReLU -> GAP -> dropout -> FC."""
 
     def __init__(self, space: EnasSpace, *, C: int, layers: int, num_classes: int, in_channels: int,
-                 keep_prob: float = 0.9, choices: Choices | None = None, track_running_stats: bool = True):
+                 keep_prob: float = 0.9, choices: Choices | None = None, track_running_stats: bool = True,
+                 aux_head: bool = False, image_size: int = 32):
         super().__init__()
         if layers < 1:
             raise ValueError(f"layers must be >= 1, got {layers}")
@@ -199,12 +253,20 @@ class EnasNetwork(nn.Module):
             reduce = layer in self.pool_layers
             if reduce:
                 C *= 2
-                self.reductions[str(layer)] = FactorizedReduce(C_p, C)
+                self.reductions[str(layer)] = FactorizedReduce(C_p, C, relu=False)  # official: no ReLU
                 C_pp, C_p, pp_reduced = C_p, C, True              # inputs: the last output, it reduced
             self.cells.append(Cell(space, int(reduce), C_pp, C_p, C, pp_reduced, choices))
             C_pp, C_p, pp_reduced = C_p, C, False
+        # official aux_head_indices = [pool_layers[-1] + 1]: after the cell that follows the last
+        # reduction; its logits (training only) go into the loss as + 0.4 * CE
+        self.aux_layer = self.pool_layers[-1] + 1 if aux_head and self.pool_layers[-1] + 1 < len(self.cells) else None
+        self.aux_head = (AuxHead(C, max(image_size // 4, 1), num_classes) if self.aux_layer is not None
+                         else None)
+        self.aux_logits = None
         self.dropout = nn.Dropout(1.0 - keep_prob)
-        self.classifier = nn.Linear(C, num_classes)
+        self.classifier = nn.Linear(C, num_classes, bias=False)          # official: x @ w, no bias
+        for m in [self.stem, self.classifier, *self.reductions.values()]:
+            he_normal(m)
         if not track_running_stats:
             use_batch_statistics(self)
 
@@ -219,5 +281,7 @@ class EnasNetwork(nn.Module):
             if str(layer) in self.reductions:
                 s0, s1 = s1, self.reductions[str(layer)](s1)             # halve H, W; double C
             s0, s1 = s1, cell(s0, s1, choices)
+            if layer == self.aux_layer:
+                self.aux_logits = self.aux_head(s1) if self.training else None
         x = torch.relu(s1).mean((2, 3))                                  # (B, C_last)
         return self.classifier(self.dropout(x))                          # (B, num_classes)

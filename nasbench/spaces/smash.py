@@ -32,9 +32,10 @@ import networkx as nx
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from nasbench.spaces.base import Choices, InvalidArchitecture, Space
+from nasbench.supernet.banks import combine, conv_padding, write_banks, written_banks
+from nasbench.supernet.hypernet import SmashNet
 
 # Which of the four convs are active (conv0 conv1 conv2 conv3), SMASH.py `self.options` with
 # var_op, and how often the official sampler draws each (`options_probabilities`).
@@ -74,22 +75,6 @@ class Op:
         at most the op's input channels and at most N_max (the width of the generated weights)."""
         n_in = len(self.reads) * N
         return min(min(max(n_in // self.width, 1), bottleneck) * self.width, n_in, N_max)
-
-
-def combine(pattern: str, conv: Sequence, x: torch.Tensor) -> torch.Tensor:
-    """The 2x2 op layout (layers.py SMASHLayer.forward): conv0 (-> conv1) plus conv2 (-> conv3)."""
-    a = conv[0](x)
-    if pattern[1] == "1":
-        a = conv[1](a)
-    if pattern[2] == "1":
-        b = conv[2](x)
-        a = a + (conv[3](b) if pattern[3] == "1" else b)
-    return a
-
-
-def conv_padding(kernel: Sequence[int], dilation: Sequence[int]) -> tuple[int, int]:
-    """'Same' padding of a dilated kernel, per dimension (layers.py SMASHC2D)."""
-    return tuple((k + (k - 1) * (d - 1)) // 2 for k, d in zip(kernel, dilation))
 
 
 class SmashSpace(Space):
@@ -252,14 +237,15 @@ class SmashSpace(Space):
         return choices
 
     # -- sampling (SMASH.py sample_architecture) -----------------------------------------------
-    def sample(self, rng: np.random.Generator, max_kernel: int | None = None) -> Choices:
+    def sample(self, rng: np.random.Generator, max_kernel: int | None = None, var_op: bool = True) -> Choices:
         """A random architecture as the official sampler draws it (see docs/methods.md for the
         differences): per block 1..ops ops; each reads a uniform number of the banks written so
         far, picks G near its number of reads, writes at least G/N banks (fewer more likely),
-        its convs' pattern, kernel sizes (up to `max_kernel`, which training anneals), dilations
-        and groups."""
+        its convs' pattern (the 2x2 layout with `var_op`, else one conv: "1000", the official
+        default), kernel sizes from range(3, max_kernel + 2, 2) (SMASH.py: training anneals
+        max_kernel through 3, 4, 5, 6, 7, so 5x5 comes at 4), dilations and groups."""
         max_kernel = self.max_kernel if max_kernel is None else max_kernel
-        kernels = [k for k in self.kernels if k <= max_kernel]
+        kernels = [k for k in self.kernels if k < max_kernel + 2]
         blocks = []
         for b in range(self.blocks):
             written, ops = self.in_banks[b], []
@@ -279,7 +265,7 @@ class SmashSpace(Space):
                 n_new = sum(m >= written for m in picked)
                 writes = tuple(sorted([m for m in picked if m < written] + list(range(written, written + n_new))))
                 written += n_new
-                pattern = PATTERNS[int(rng.choice(len(PATTERNS), p=PATTERN_PROBS))]
+                pattern = PATTERNS[int(rng.choice(len(PATTERNS), p=PATTERN_PROBS))] if var_op else "1000"
                 convs = []
                 for bit in pattern:
                     if bit == "0":
@@ -420,7 +406,6 @@ class SmashSpace(Space):
         """The SMASH network: free weights for every op size plus the hypernet that generates
         each sampled op's 1x1 weights (nasbench.supernet.hypernet.SmashNet). Sizes come from
         the space, so `C` and `layers` are ignored."""
-        from nasbench.supernet.hypernet import SmashNet
         return SmashNet(self, num_classes=num_classes, in_channels=in_channels,
                         depth_compression=depth_compression)
 
@@ -435,19 +420,6 @@ def _pair(text: str) -> tuple[int, int]:
 
 
 # -- the stand-alone network -------------------------------------------------------------------
-def written_banks(space: SmashSpace, b: int, ops: Sequence[Op]) -> int:
-    """Banks a block ends with: its input banks plus every bank its ops allocated."""
-    return max([space.in_banks[b]] + [max(op.writes) + 1 for op in ops])
-
-
-def write_banks(banks: list, op: Op, out: torch.Tensor, N: int) -> None:
-    """Add the j-th written bank's chunk of `out` (chunk j mod G/N, SMASH.py forward)."""
-    chunks = op.width // N
-    for j, m in enumerate(op.writes):
-        piece = out[:, (j % chunks) * N:(j % chunks + 1) * N]
-        banks[m] = piece if banks[m] is None else banks[m] + piece
-
-
 class Layer(nn.Module):
     """One op of a stand-alone network (layers.py Layer, norm_style 'sandwich'):
     BN-ReLU-1x1-BN, then the active convs, each ReLU-conv, in the 2x2 layout."""

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nasbench.optim import TFAdam
 from nasbench.spaces.base import Choices, Space
 from nasbench.spaces.enas import EnasSpace
 
@@ -179,7 +180,7 @@ class Reinforce:
                  entropy_weight: float | None = 1e-4, num_aggregate: int = 10):
         self.controller = controller
         # official get_train_ops: Adam(beta1=0, epsilon=1e-3), no L2, no clipping
-        self.optimizer = torch.optim.Adam(controller.parameters(), lr, betas=(0.0, 0.999), eps=1e-3)
+        self.optimizer = TFAdam(controller.parameters(), lr, betas=(0.0, 0.999), eps=1e-3)
         self.bl_dec, self.entropy_weight, self.num_aggregate = bl_dec, entropy_weight, num_aggregate
         self.baseline = 0.0
 

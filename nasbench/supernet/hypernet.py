@@ -19,13 +19,16 @@ N x (depth_compression N) block of W_1x1 for output units q N.. and input channe
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nasbench.spaces.smash import Op, SmashSpace, combine, conv_padding, write_banks, written_banks
+from nasbench.supernet.banks import combine, conv_padding, write_banks, written_banks
+
+if TYPE_CHECKING:
+    from nasbench.spaces.smash import Op, SmashSpace
 
 
 def weight_norm(w: torch.Tensor) -> torch.Tensor:
@@ -211,7 +214,7 @@ class SmashNet(nn.Module):
             blocks = self.space.arch(choices)
         if w1x1 is None:
             w1x1 = self.generate(blocks, z)
-        N, out, n = self.space.N, self.stem(x), 0
+        N, out, n = self.space.N, F.relu(self.stem(x)), 0  # SMASH.py: relu(conv1(x)); MainNet has none
         for b, ops in enumerate(blocks):
             width = written_banks(self.space, b, ops)
             banks = list(out.split(N, dim=1)) + [None] * (width - self.space.in_banks[b])

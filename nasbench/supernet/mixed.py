@@ -5,10 +5,12 @@
 edge's channels. Each class keeps ChoiceEdge's face, `edge(x, choice=k)` or `edge(x, weights=w)`:
 
 - `SampledEdge` (GDAS, NASP): `w` is a one-hot vector, possibly straight-through; only the ops
-  whose weight is non-zero run (GDAS search_cells.py `forward_gdas`, NASP model_search.py).
+  whose weight is non-zero run (GDAS search_cells.py `forward_gdas`, NASP model_search.py);
+  `SampledOpEdge` is GDAS' rule on the DARTS cell (only h_k * op_k(x)).
 - `PartialChannelEdge` (PC-DARTS): 1/K of the channels go through the mixed op, the rest bypass
   it, then a channel shuffle (PC-DARTS model_search.py `MixedOp`).
 - `AuxiliarySkipEdge` (DARTS-): the DARTS mixture plus `beta * skip(x)` (DARTS- model_search.py).
+- `DropPathEdge` (SNAS): the DARTS mixture, dropped per sample in training (drop-path).
 """
 from __future__ import annotations
 
@@ -43,6 +45,40 @@ class SampledEdge(ChoiceEdge):
             return super().forward(x, choice=choice, weights=weights)
         hot = (weights.detach() != 0).tolist()
         return sum(w * op(x) if h else w for w, h, op in zip(weights, hot, self.candidates))
+
+
+class SampledOpEdge(SampledEdge):
+    """GDAS on the DARTS (NASNet) cell, search_model_gdas_nasnet.py `MixedOp.forward_gdas`: only
+
+        out = h_k * op_k(x)        (k the sampled op)
+
+    the other entries of h add nothing, so alpha learns only through the op that ran (unlike
+    the NAS-Bench-201 cell's rule above, whose bare h_j pass sum(dL/dout) to every option)."""
+
+    def forward(self, x, choice=None, weights=None):
+        if weights is None or self.every_op:
+            return super().forward(x, choice=choice, weights=weights)
+        k = int((weights.detach() != 0).nonzero()[0])
+        return weights[k] * self.candidates[k](x)
+
+
+class DropPathEdge(ChoiceEdge):
+    """SNAS/model_search.py `Cell.forward`: in training, each mixed edge's output is dropped for a
+    whole sample with probability `drop_prob` and the kept ones scaled by 1 / (1 - drop_prob)
+    (`utils.drop_path`, one Bernoulli draw per sample, from the torch global RNG)."""
+
+    drop_prob = 0.0
+
+    def __init__(self, names: Sequence[str], build: Callable[..., nn.Module], C: int | None = None):
+        super().__init__(names, build)
+
+    def forward(self, x, choice=None, weights=None):
+        out = super().forward(x, choice=choice, weights=weights)
+        if self.training and self.drop_prob > 0:
+            keep = 1.0 - self.drop_prob
+            mask = torch.empty(out.size(0), 1, 1, 1, dtype=out.dtype, device=out.device).bernoulli_(keep)
+            out = out / keep * mask
+        return out
 
 
 @contextmanager
@@ -109,7 +145,10 @@ class AuxiliarySkipEdge(ChoiceEdge):
 
     def __init__(self, names: Sequence[str], build: Callable[..., nn.Module], C: int):
         super().__init__(names, build)
-        self.skip = FactorizedReduce(C, C, affine=False) if self._reduces(C) else nn.Identity()
+        # a forked RNG: the reduction skip's weights must not shift the draws of every later
+        # weight and alpha, so that beta = 0 starts from DARTS' own supernet, seed for seed
+        with torch.random.fork_rng(devices=[]):
+            self.skip = FactorizedReduce(C, C, affine=False) if self._reduces(C) else nn.Identity()
 
     def _reduces(self, C: int) -> bool:
         """Whether the edge halves the resolution (its first op, run once in eval mode, shows it)."""
