@@ -129,7 +129,8 @@ def canary_cases():
         fields = {f.name for f in dataclasses.fields(cls.Config)}
         settings = {k: v for k, v in {**TINY, **TINY_FOR.get(name, {})}.items() if k in fields}
         default = cls.default_space if isinstance(cls.default_space, str) else cls.default_space["cpu"]
-        spaces = CELL_SPACES if default in CELL_SPACES else (default,)
+        can = cls.spaces or CELL_SPACES  # (an empty `spaces`: the method searches any space)
+        spaces = [s for s in CELL_SPACES if s in can] if default.split(":")[0] in CELL_SPACES else [default]
         orders = [None]
         if "order" in fields:
             orders = []

@@ -10,7 +10,7 @@ Single-Path NAS), from events only.
                        is on when its norm exceeds its threshold)
     the LUT            layers x candidates heatmap (ms) of the table the run measured; it travels
                        in `run_start.config.lut` = {lut, options, base_ms, target_ms, ...}
-                       (see `nasbench.methods.proxyless.latency_info`)
+                       (see `nasbench.evaluate.latency.LatencyTable.info`)
 
 Several runs side by side (two budgets): `LatencyPanel(runs=["tight", "loose"])` and pass
 `view.feed("tight")` to that run's callbacks, or `LatencyPanel.compare({...})` on recorded runs.
