@@ -144,3 +144,10 @@ def test_settings_are_checked(small_data):
     with pytest.raises(ConfigError, match="loop of its own"):
         get_method("gdas")("darts:steps=2", small_data, epochs=1, batch_size=32, C=2, layers=3,
                            hessian_every=1, progress=False).run()
+
+
+def test_darts_minus_logs_the_signal_through_darts_loop(small_data):
+    result = get_method("darts-minus")("darts:steps=2", small_data, steps=2, batch_size=32, C=2, layers=3,
+                                       order=1, hessian_every=2, progress=False, device="cpu").run()
+    assert result.status == "completed" and validate(result.events) == []
+    assert [e["step"] for e in result.events if e.get("name") == "hessian_eigenvalue"] == [1]
