@@ -141,6 +141,8 @@ def test_early_stop_returns_the_genotype_of_the_stop_measurement(small_data, mon
 def test_settings_are_checked(small_data):
     with pytest.raises(ConfigError, match="hessian_every"):
         run_darts(small_data, early_stop=True)
+    with pytest.raises(ConfigError, match="es_delta"):
+        run_darts(small_data, hessian_every=1, early_stop=True, es_delta=0)
     with pytest.raises(ConfigError, match="loop of its own"):
         get_method("gdas")("darts:steps=2", small_data, epochs=1, batch_size=32, C=2, layers=3,
                            hessian_every=1, progress=False).run()

@@ -74,11 +74,14 @@ class DartsConfig(SearchConfig):
         super().validate()
         if self.order not in (1, 2):
             raise ConfigError(f"order must be 1 (first order) or 2 (second order), got {self.order!r}")
-        for name in ("arch_steps", "alpha_every"):
+        for name in ("arch_steps", "alpha_every", "es_window", "es_delta"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if not isinstance(self.hessian_every, int) or self.hessian_every < 0:
             raise ConfigError(f"hessian_every must be 0 (off) or a positive integer, got {self.hessian_every!r}")
+        if not isinstance(self.es_start, int) or self.es_start < 0 or not self.es_factor > 0:
+            raise ConfigError(f"es_start must be an integer >= 0 and es_factor > 0, got "
+                              f"{self.es_start!r} and {self.es_factor!r}")
         if self.early_stop and not self.hessian_every:
             raise ConfigError("early_stop watches the Hessian eigenvalue: set hessian_every too")
 
