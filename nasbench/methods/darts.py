@@ -25,6 +25,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
+from nasbench.evaluate.hessian import dominant_eigenvalue, early_stop_index
 from nasbench.methods.base import ConfigError, Search, SearchConfig
 from nasbench.ops import PARAMETER_FREE
 
@@ -48,13 +49,22 @@ class DartsConfig(SearchConfig):
     alpha_init: float = 1e-3           # alpha = alpha_init * randn
     arch_steps: int = 1                # alpha updates per weight update (1 in DARTS)
     alpha_every: int = 5               # steps between `alpha` events (not a paper setting)
+    # the collapse signal of Zela et al. (ICLR 2020; automl/RobustDARTS), off unless asked for:
+    hessian_every: int = 0             # steps between `hessian_eigenvalue` metrics (0: off)
+    early_stop: bool = False           # DARTS-ES: stop once the eigenvalue grows (needs hessian_every)
+    es_window: int = 5                 # DARTS-ES (RobustDARTS' defaults): local average of 5 measurements,
+    es_delta: int = 4                  #   against the one 4 measurements back,
+    es_factor: float = 1.3             #   stop when it grew by more than 1.3x,
+    es_start: int = 10                 #   never before measurement 10 (epoch 10 in RobustDARTS)
 
     PRESETS: ClassVar[dict[str, dict]] = {
         "paper": {},
         "cpu": {"epochs": 10, "C": 4, "layers": 5, "order": 1, "arch_lr": 3e-2},
     }
     NOTES: ClassVar[dict[str, str]] = {
-        "paper": "Liu et al. 2019, CIFAR-10 search: 50 epochs, 8 cells, C=16, second order",
+        "paper": "Liu et al. 2019, CIFAR-10 search: 50 epochs, 8 cells, C=16, second order; the "
+                 "Hessian eigenvalue (hessian_every) and DARTS-ES (early_stop) are off, as in "
+                 "RobustDARTS' defaults (compute_hessian, early_stop off)",
         "cpu": "epochs=10 (90 steps on digits), layers=5 (reductions at 1 and 3), C=4, order=1 "
                "(first order: a third of the time of second order), arch_lr=3e-2 (alpha moves about "
                "as far in 90 steps as with 3e-4 in the paper's ~20k); the rest is the paper's",
@@ -78,9 +88,16 @@ class DartsConfig(SearchConfig):
         for name in self.NON_NEGATIVE:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("arch_steps", "alpha_every"):
+        for name in ("arch_steps", "alpha_every", "es_window", "es_delta"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not isinstance(self.hessian_every, int) or self.hessian_every < 0:
+            raise ConfigError(f"hessian_every must be 0 (off) or a positive integer, got {self.hessian_every!r}")
+        if not isinstance(self.es_start, int) or self.es_start < 0 or not self.es_factor > 0:
+            raise ConfigError(f"es_start must be an integer >= 0 and es_factor > 0, got "
+                              f"{self.es_start!r} and {self.es_factor!r}")
+        if self.early_stop and not self.hessian_every:
+            raise ConfigError("early_stop watches the Hessian eigenvalue: set hessian_every too")
 
 
 # -- the math of one architecture step ------------------------------------------------------
@@ -154,6 +171,7 @@ class Darts(Search):
     name = "darts"
     Config = DartsConfig
     default_space = "darts"
+    WATCHES_COLLAPSE = ("darts", "darts-minus")  # the methods that run `Darts.train_epoch`
 
     def setup(self):
         c = self.config
@@ -176,6 +194,11 @@ class Darts(Search):
                                                weight_decay=c.arch_weight_decay)
         self.track(supernet=self.supernet, alpha=self.alpha, optimizer=self.optimizer,
                    scheduler=self.scheduler, arch_optimizer=self.arch_optimizer)
+        if c.hessian_every and self.name not in self.WATCHES_COLLAPSE:
+            raise ConfigError(f"hessian_every is measured in the loop of {', '.join(self.WATCHES_COLLAPSE)}; "
+                              f"{self.name} has a loop of its own")
+        self.measured: list[tuple[int, float, list[int]]] = []  # (step, eigenvalue, genotype)
+        self.stopped = None                                      # DARTS-ES: the genotype it returns
 
     def supernet_options(self) -> dict:
         """Extra arguments of `space.supernet` (later methods: another `edge=` mixing rule)."""
@@ -209,11 +232,14 @@ class Darts(Search):
         valid_batches = self.endless(self.data.valid)
         for x, y in self.batches():
             for _ in range(c.arch_steps):
-                loss_val = self.arch_step((x, y), next(valid_batches), xi=lr)
+                val_batch = next(valid_batches)
+                loss_val = self.arch_step((x, y), val_batch, xi=lr)
             self.log_step("arch", loss_val)
             self.weight_step(x, y, self.probs(), lr)   # Step 2: the weights, alpha held fixed
             if (self.step + 1) % c.alpha_every == 0:  # (self.step counts from 0 inside the loop)
                 self.log_probs()
+            if c.hessian_every and (self.step + 1) % c.hessian_every == 0:
+                self.watch_collapse(val_batch)
         self.end_epoch()
 
     def weight_step(self, x, y, weights, lr: float) -> None:
@@ -232,7 +258,7 @@ class Darts(Search):
         self.scheduler.step()
         if self.step % self.config.alpha_every:
             self.log_probs()
-        self.log_genotype(self.derive())
+        self.log_genotype(self.derive() if self.stopped is None else self.stopped)
 
     def derive(self):
         """The genotype alpha points to now (DARTS: the space's rule on softmax(alpha))."""
@@ -245,6 +271,47 @@ class Darts(Search):
 
     def log_genotype(self, choices):
         super().log_genotype(choices)
-        ops = [op for op in self.space.ops_of(choices) if op != "none"]
         # the collapse signal: DARTS' genotypes fill up with skips and pools on long runs
-        self.log_metric("parameter_free_ops", sum(op in PARAMETER_FREE for op in ops))
+        self.log_metric("parameter_free_ops", sum(parameter_free(self.space, choices)))
+
+    # -- the collapse by its own signal (Zela et al. 2020), when `hessian_every` is set ------
+    def watch_collapse(self, val_batch) -> None:
+        """Log the dominant eigenvalue of the Hessian of L_val w.r.t. alpha (all decisions
+        together, plus the architecture weight decay on the diagonal, as RobustDARTS) on the
+        validation batch of the last architecture step, with the supernet in training mode; the
+        parameter-free share of the genotype; and, with `early_stop`, stop by DARTS-ES."""
+        c = self.config
+        # the extra forward pass must not move the search: BN's running statistics are put back
+        saved = [b.clone() for b in self.supernet.buffers()]
+        eigenvalue = dominant_eigenvalue(loss_at(self.supernet, None, self.alpha, *val_batch),
+                                         list(self.alpha), weight_decay=c.arch_weight_decay)
+        with torch.no_grad():
+            for b, old in zip(self.supernet.buffers(), saved):
+                b.copy_(old)
+        choices = [int(k) for k in self.derive()]
+        free = parameter_free(self.space, choices)
+        self.log_metric("hessian_eigenvalue", eigenvalue)
+        self.log_metric("parameter_free_share", sum(free) / max(len(free), 1))
+        self.measured.append((self.step, eigenvalue, choices))
+        if c.early_stop and self.stopped is None:
+            k = early_stop_index([m[1] for m in self.measured], c.es_window, c.es_delta, c.es_factor,
+                                 c.es_start)
+            if k is not None:  # return the architecture of measurement k (es_delta measurements back)
+                step, _, self.stopped = self.measured[k]
+                self.log_metric("early_stop", step)
+
+    @property
+    def out_of_steps(self) -> bool:
+        return super().out_of_steps or getattr(self, "stopped", None) is not None
+
+    def extra_state(self) -> dict:
+        return {"measured": getattr(self, "measured", []), "stopped": getattr(self, "stopped", None)}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.measured = [(s, e, list(g)) for s, e, g in state.get("measured", [])]
+        self.stopped = state.get("stopped")
+
+
+def parameter_free(space, choices) -> list[bool]:
+    """Per op the genotype keeps (`none` left out): whether it is parameter-free."""
+    return [op in PARAMETER_FREE for op in space.ops_of(choices) if op != "none"]

@@ -2,6 +2,7 @@
 from nasbench.widgets.alpha import AlphaEvolution
 from nasbench.widgets.base import EventView, op_color
 from nasbench.widgets.board import TrainingBoard
+from nasbench.widgets.collapse import CollapseView
 from nasbench.widgets.controller import ControllerPanel
 from nasbench.widgets.dashboard import Dashboard
 from nasbench.widgets.evolution import EvolutionPanel
@@ -11,4 +12,4 @@ from nasbench.widgets.latency import LatencyPanel
 from nasbench.widgets.memory_banks import MemoryBankView
 from nasbench.widgets.ranking import KLRanking
 
-__all__ = ["EventView", "op_color", "TrainingBoard", "KLRanking", "SamplingFairness", "EvolutionPanel", "SupernetGraph", "AlphaEvolution", "LatencyPanel", "MemoryBankView", "ControllerPanel", "Dashboard"]
+__all__ = ["EventView", "op_color", "TrainingBoard", "KLRanking", "SamplingFairness", "EvolutionPanel", "SupernetGraph", "AlphaEvolution", "CollapseView", "LatencyPanel", "MemoryBankView", "ControllerPanel", "Dashboard"]
