@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Jupyter refuses to start as root without this flag (containers, CI).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: venv lab test demo bench clean distclean
+.PHONY: venv lab test demo bench mutants clean distclean
 
 venv: $(STAMP)
 
@@ -26,6 +26,16 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+# Mutation testing (mutmut 3, one worker; not in CI: hours). One module at a time, each with its
+# own tests; MUTANTS_ARGS="--minutes 60" stops a module's run and keeps what it measured.
+# The scores are recorded in docs/testing.md.
+MUTANTS_ARGS ?=
+mutants: $(STAMP)
+	$(BIN)/python -m pip install -e ".[mutants]"
+	@set -e; for m in methods supernet evaluate; do \
+		$(BIN)/python tools/mutants.py $$m $(MUTANTS_ARGS); \
+	done
 
 demo: $(STAMP)
 	$(BIN)/nasbench run random --dataset digits --epochs 1 --out runs/demo
