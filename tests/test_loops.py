@@ -279,6 +279,27 @@ def test_snas_loop_one_batch_one_loss_annealed_tau():
     assert reported == pytest.approx(values)
 
 
+def test_snas_mixes_with_gumbel_softmax_samples_of_alpha():
+    """The Z each forward mixes with is a fresh relaxed sample: its argmax is a draw from
+    softmax(alpha) (Gumbel-max; chi-square at a fixed seed, alpha frozen by arch_lr = 0), so it is
+    not softmax(alpha) itself and differs from step to step."""
+    s = make("snas", "nb201-small", epochs=1, n_train=400, batch_size=2, arch_lr=0.0, arch_weight_decay=0.0)
+    row = np.array([1.5, 0.0, -1.0, 0.5, 0.0])
+
+    def install(s):
+        with torch.no_grad():
+            for a in s.alpha:
+                a.copy_(torch.tensor(row))
+    after_setup(s, install)
+    calls = record_forwards(s)
+    s.run()
+    Z = np.array([[w.numpy() for w in c["weights"]] for c in calls if c["split"] == "train"])  # (steps, D, n)
+    counts = np.bincount(Z.argmax(-1).ravel(), minlength=5)
+    assert stats.chisquare(counts, softmax(row) * counts.sum()).pvalue > 1e-3
+    assert stats.chisquare(counts).pvalue < 1e-6
+    assert np.abs(Z - softmax(row)).max(axis=(1, 2)).min() > 1e-3
+
+
 def test_snas_resource_term_penalises_resources():
     """With the resource constraint on, alpha's gradient is the CE's plus +eta * R per option
     (the sample's derivative): the term is added, not subtracted (compared with eta = 0 on the
