@@ -71,12 +71,97 @@ def results(where: Path) -> dict:
     return by_status
 
 
+# --recheck: the survivors of a finished run against the tests as they are now (new tests
+# included), each mutant applied to a scratch copy of the tree and run against the loop tests of
+# the methods built on the mutated file
+RECHECK_TESTS = ["tests/test_loops.py", "tests/test_loop_events.py", "tests/test_optimisers.py"]
+
+
+def apply_diff(source: str, diff: str) -> str | None:
+    """`source` with mutmut's function-level diff applied (its lines are dedented): each hunk's
+    old lines found at the indentation they have in the file, replaced by the new ones."""
+    import re
+    import textwrap
+    hunks = re.split(r"^@@.*@@\n", diff.split("+++ ", 1)[1].split("\n", 1)[1], flags=re.M)[1:]
+    for hunk in hunks:
+        lines = hunk.rstrip("\n").split("\n")
+        old = "\n".join(l[1:] for l in lines if l[:1] in (" ", "-")) + "\n"
+        new = "\n".join(l[1:] for l in lines if l[:1] in (" ", "+")) + "\n"
+        for indent in ("", "    ", "        "):
+            o, n = textwrap.indent(old, indent), textwrap.indent(new, indent)
+            o, n = o.replace(indent + "\n", "\n"), n.replace(indent + "\n", "\n")
+            if source.count(o) == 1:
+                source = source.replace(o, n)
+                break
+        else:
+            return None
+    return source
+
+
+def recheck(module: str, names: list[str], minutes: float | None) -> dict:
+    from nasbench.methods import METHODS, get_method
+    where, run_dir = ROOT / "build" / "mutants" / module, ROOT / "build" / "recheck"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    files = subprocess.run(["git", "ls-files", "nasbench", "tests", "pyproject.toml"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        (run_dir / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / f, run_dir / f)
+    for f in RECHECK_TESTS:
+        shutil.copy2(ROOT / f, run_dir / f)
+    env = {**os.environ, "PYTHONPATH": str(run_dir), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                                *RECHECK_TESTS], cwd=run_dir, env=env, capture_output=True, text=True).stdout.split()
+    t0, verdicts = time.time(), {}
+    for name in names:
+        if minutes is not None and time.time() - t0 > minutes * 60:
+            break
+        path = name.split(".x")[0].replace(".", "/") + ".py"           # nasbench/methods/enas.py
+        stem = Path(path).stem
+        users = [m for m, (target, _) in METHODS.items()
+                 if any(c.__module__.endswith("." + stem) for c in get_method(m).__mro__)]
+        keys = {k for m in users for k in (m, m.replace("-", "_"))}
+        tests = [t for t in collected if "::" in t and any(k in t for k in keys)]
+        diff = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=where, capture_output=True,
+                              text=True).stdout
+        original = (ROOT / path).read_text()
+        mutated = apply_diff(original, diff) if diff.count("+++ ") == 1 else None
+        if mutated is None or mutated == original or not tests:
+            verdicts[name] = "not applied" if tests else "no loop test"
+            continue
+        (run_dir / path).write_text(mutated)
+        try:
+            r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+                               cwd=run_dir, env=env, capture_output=True, text=True, timeout=600)
+            verdicts[name] = {0: "survived", 1: "killed"}.get(r.returncode, f"error {r.returncode}")
+            if r.returncode and os.environ.get("RECHECK_DEBUG"):
+                print(r.stdout[-3000:], r.stderr[-2000:])
+        except subprocess.TimeoutExpired:
+            verdicts[name] = "timeout"
+        finally:
+            (run_dir / path).write_text(original)
+        print(name, verdicts[name], flush=True)
+    return verdicts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("module", choices=sorted(TESTS))
     parser.add_argument("--minutes", type=float, default=None, help="stop after this long, keep what was measured")
     parser.add_argument("--all-files", action="store_true", help="mutate base.py / __init__.py too")
+    parser.add_argument("--recheck", action="store_true",
+                        help="re-run the survivors in build/mutants/<module>.json against today's loop tests")
+    parser.add_argument("--only", default="", help="--recheck: only survivors whose name contains this")
     args = parser.parse_args()
+    if args.recheck:
+        path = ROOT / "build" / "mutants" / f"{args.module}.json"
+        summary = json.loads(path.read_text())
+        names = [n for n in summary["survived"] if args.only in n]
+        summary["recheck"] = {**summary.get("recheck", {}), **recheck(args.module, names, args.minutes)}
+        path.write_text(json.dumps(summary, indent=1) + "\n")
+        print(json.dumps({v: list(summary["recheck"].values()).count(v) for v in set(summary["recheck"].values())}))
+        return
     if args.all_files:
         MUTATE[args.module] = [f"nasbench/{args.module}/*"]
     where = scratch_copy(args.module)
