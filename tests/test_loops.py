@@ -477,6 +477,43 @@ def test_proxyless_loop_schedule_warmup_and_two_path_updates():
     assert any(not np.allclose(b, a) for *_, before, after, _ in arch for b, a in zip(before, after))
 
 
+def test_proxyless_arch_step_moves_the_pair_against_the_gate_gradient():
+    """Each architecture step (latency term off) shifts alpha_active - alpha_inactive of every
+    layer against dL/dg_active - dL/dg_inactive, the gate gradients taken
+    with autograd on a forward of the two-path network written here (active path gate 1, the
+    other 0, neither detached) on the step's batch:
+    eq. (4) on two paths gives dL/dalpha_a = p_a p_b (dL/dg_a - dL/dg_b), and Adam with beta1 = 0
+    steps against its sign."""
+    s = make("proxyless", epochs=3, warmup_epochs=1, grad_update_arch_param_every=1, latency_loss="none")
+    checked = []
+
+    def install(s):
+        step = s.arch_step
+
+        def spy(x, y):
+            before = [a.detach().clone() for a in s.alpha]
+            out = step(x, y)
+            pairs = s.last_pairs
+
+            gates = [torch.tensor([1.0, 0.0], requires_grad=True) for _ in pairs]
+            h = s.supernet.stem(x)
+            for edge, (on, off), g in zip(s.supernet.layers, pairs, gates):
+                h = g[0] * edge.candidates[on](h) + g[1] * edge.candidates[off](h)
+            dgs = torch.autograd.grad(torch.nn.functional.cross_entropy(s.supernet.head(h), y), gates)
+            for layer, ((on, off), a0, a1, dg) in enumerate(zip(pairs, before, s.alpha, dgs)):
+                if s.space.options[layer][on] == "zero":
+                    continue
+                moved = float((a1[on] - a1[off]) - (a0[on] - a0[off]))
+                if abs(float(dg[0] - dg[1])) > 1e-4:
+                    checked.append((np.sign(moved), -np.sign(float(dg[0] - dg[1])), moved, float(dg[0] - dg[1])))
+            return out
+        s.arch_step = spy
+    after_setup(s, install)
+    s.run()
+    assert len(checked) >= 5
+    assert all(c[0] == c[1] for c in checked), [c for c in checked if c[0] != c[1]]
+
+
 # -- FBNet ----------------------------------------------------------------------------------------
 def test_fbnet_loop_weights_on_80_theta_on_20_percent_after_warmup():
     """Weight steps: training split, masks without theta's gradient, theta unchanged. After the
