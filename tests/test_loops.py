@@ -514,6 +514,46 @@ def test_proxyless_arch_step_moves_the_pair_against_the_gate_gradient():
     assert all(c[0] == c[1] for c in checked), [c for c in checked if c[0] != c[1]]
 
 
+def test_proxyless_latency_term_uses_the_pairs_probabilities_and_penalises_latency():
+    """The expected latency of an architecture step weighs each layer's two drawn paths by their
+    renormalised probabilities softmax(alpha_a, alpha_b) (scipy, from alpha before the step), and
+    the mul#log loss grows with it: dL/dE = a * CE * b * r^(b-1) / (E log(ref)) > 0 with
+    r = log E / log ref (logs in log_unit_ms), by hand."""
+    s = make("proxyless", epochs=3, warmup_epochs=1, grad_update_arch_param_every=1)
+    seen = []
+
+    def install(s):
+        expected, step = s.table.expected, s.arch_step
+
+        def spy_expected(rows):
+            lat = expected(rows)
+            if lat.requires_grad:
+                seen.append({"rows": [r.detach().numpy().copy() for r in rows], "lat": float(lat)})
+                lat.register_hook(lambda g: seen[-1].update(grad=float(g)))
+            return lat
+
+        def spy_step(x, y):
+            alpha = np_alpha(s.alpha)
+            out = step(x, y)
+            seen[-1].update(alpha=alpha, pairs=s.last_pairs)
+            return out
+        s.table.expected, s.arch_step = spy_expected, spy_step
+    after_setup(s, install)
+    result = s.run()
+    ces = [e["value"] for e in result.events if e["type"] == "metric" and e["name"] == "task_loss"]
+    c, u = s.config, s.config.log_unit_ms
+    assert len(seen) == len(ces) > 0
+    for record, ce in zip(seen, ces):
+        for row, a, (on, off) in zip(record["rows"], record["alpha"], record["pairs"]):
+            want = np.zeros(len(a))
+            want[[on, off]] = softmax(a[[on, off]])
+            np.testing.assert_allclose(row, want, rtol=1e-5, atol=1e-7)
+        E, ref = record["lat"], s.ref_ms
+        r = math.log(E / u) / math.log(ref / u)
+        assert record["grad"] == pytest.approx(c.reg_alpha * ce * c.reg_beta * r ** (c.reg_beta - 1) / (E * math.log(ref / u)), rel=1e-4)
+        assert record["grad"] > 0
+
+
 # -- FBNet ----------------------------------------------------------------------------------------
 def test_fbnet_loop_weights_on_80_theta_on_20_percent_after_warmup():
     """Weight steps: training split, masks without theta's gradient, theta unchanged. After the
