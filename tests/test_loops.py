@@ -789,3 +789,39 @@ def test_oneshot_loop_ghost_batches_and_linear_drop_rate():
     assert len(set(patterns)) > 1
     evals = [e for e in result.events if e["type"] == "eval" and e["metric"] == "valid_acc_oneshot"]
     assert result.best == max(evals, key=lambda e: e["score"])["arch"]
+
+
+def test_oneshot_loss_adds_l2_of_the_kept_paths():
+    """Each step's reported loss is the mean over its ghost batches of CE (recomputed from the
+    logits and the images' labels) + (wd / 2) ||w||^2 over the shared weights and the kept paths'
+    weights (summed here)."""
+    s = make("oneshot", epochs=4, drop_rate=0.9, weight_decay=1e-2)
+    seq = []
+
+    def install(s):
+        labels = {img.numpy().tobytes(): int(y) for img, y in zip(s.data.train.x, s.data.train.y)}
+        sample = s.sample_paths
+
+        def spy_sample(r):
+            kept = sample(r)
+            params = list(s.shared) + [p for path in kept for p in s.owned.get(path, [])]
+            seq.append(("kept", kept, 0.5 * s.config.weight_decay * sum(float(p.double().square().sum()) for p in params)))
+            return kept
+        s.sample_paths = spy_sample
+
+        def hook(module, args, kwargs, out):
+            keys = [img.numpy().tobytes() for img in args[0]]
+            if torch.is_grad_enabled() and all(k in labels for k in keys):
+                y = torch.tensor([labels[k] for k in keys])
+                seq.append(("ce", float(torch.nn.functional.cross_entropy(out.detach(), y))))
+        s.supernet.register_forward_hook(hook, with_kwargs=True)
+    after_setup(s, install)
+    result = s.run()
+    losses = [e["loss"] for e in result.events if e["type"] == "step"]
+    ghosts = s.config.batch_size // s.config.ghost_batch
+    kept = [x for x in seq if x[0] == "kept"]
+    ces = [x[1] for x in seq if x[0] == "ce"]
+    assert len(kept) == len(ces) == ghosts * len(losses)
+    for t, loss in enumerate(losses):
+        parts = [ce + l2 for ce, (_, _, l2) in zip(ces[t * ghosts:(t + 1) * ghosts], kept[t * ghosts:(t + 1) * ghosts])]
+        assert loss == pytest.approx(sum(parts) / ghosts, rel=1e-5)
