@@ -197,8 +197,8 @@ def test_gdas_loop_samples_at_the_epochs_tau_weights_on_train_alpha_on_valid():
         taus.append((s.epoch, tau))
         return real(alpha, tau, g)
     calls = record_forwards(s)
-    around_arch = wrap_step(s, "arch_optimizer", before=lambda s: params(s.supernet),
-                            after=lambda s: params(s.supernet))
+    around_arch = wrap_step(s, "arch_optimizer", before=lambda s: (params(s.supernet), params(s.alpha)),
+                            after=lambda s: (params(s.supernet), params(s.alpha)))
     gdas.straight_through_gumbel = spy
     try:
         s.run()
@@ -214,8 +214,20 @@ def test_gdas_loop_samples_at_the_epochs_tau_weights_on_train_alpha_on_valid():
         for call in (w, a):
             for row in call["weights"]:
                 assert sorted(row.tolist()) == [0.0] * (len(row) - 1) + [1.0]
-    for before, after in around_arch:
-        assert same(before, after)
+    for (w0, a0), (w1, a1) in around_arch:
+        assert same(w0, w1) and not same(a0, a1), "the alpha step must move alpha, not the weights"
+
+
+def test_gdas_tau_reaches_tau_min_in_the_last_epoch():
+    import nasbench.methods.gdas as gdas
+    s = make("gdas", "nb201-small", epochs=2)
+    taus, real = [], gdas.straight_through_gumbel
+    gdas.straight_through_gumbel = lambda alpha, tau, g=None: (taus.append((s.epoch, tau)), real(alpha, tau, g))[1]
+    try:
+        s.run()
+    finally:
+        gdas.straight_through_gumbel = real
+    assert {e: t for e, t in taus} == pytest.approx({0: 10.0, 1: 0.1})
 
 
 def test_gdas_samples_follow_softmax_alpha():

@@ -145,6 +145,38 @@ def recheck(module: str, names: list[str], minutes: float | None) -> dict:
     return verdicts
 
 
+# functions that only report or check settings; every other function of a method file is part of
+# its algorithm box (its update rule, schedule, sampler or derive rule)
+REPORTING = {"validate", "__init__", "_run_start_fields", "log_probs", "log_genotype", "log_weight_norms",
+             "log_state", "extra_state", "load_extra_state", "_log_correlations", "rank_every_cell", "check",
+             "picked", "load_or_measure", "latency_info", "mean_entropy", "_np"}
+
+
+def function_of(name: str) -> tuple[str, str]:
+    """('enas.py', 'train_epoch') of a mutant name like nasbench.methods.enas.xǁEnasǁtrain_epoch__mutmut_2."""
+    module, _, rest = name.partition(".x")
+    function = rest.split("__mutmut_")[0]
+    return module.rsplit(".", 1)[1] + ".py", function.split("ǁ")[-1] if "ǁ" in function else function[1:]
+
+
+def score(summary: dict) -> dict:
+    """Killed / checked per file and for the algorithm box vs reporting; a survivor the recheck
+    killed counts as killed (by a test written after the run)."""
+    recheck = summary.get("recheck", {})
+    rows: dict[tuple[str, str], dict[str, int]] = {}
+    for name, status in summary.get("status", {}).items():
+        if status == "not checked":
+            continue
+        file, fn = function_of(name)
+        part = "reporting" if fn in REPORTING or fn.startswith("log_") else "algorithm"
+        if status == "survived" and recheck.get(name) == "killed":
+            status = "killed later"
+        for key in ((file, part), ("all", part)):
+            rows.setdefault(key, {})
+            rows[key][status] = rows[key].get(status, 0) + 1
+    return {f"{f} {p}": c for (f, p), c in sorted(rows.items())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("module", choices=sorted(TESTS))
@@ -154,6 +186,14 @@ def main() -> None:
                         help="re-run the survivors in build/mutants/<module>.json against today's loop tests")
     parser.add_argument("--only", default="", help="--recheck: only survivors whose name contains this")
     args = parser.parse_args()
+    parser.add_argument("--score", action="store_true", help="print the scores of build/mutants/<module>.json")
+    if "--score" in sys.argv:
+        summary = json.loads((ROOT / "build" / "mutants" / f"{sys.argv[1]}.json").read_text())
+        for key, counts in score(summary).items():
+            k = counts.get("killed", 0) + counts.get("killed later", 0)
+            n = k + counts.get("survived", 0) + counts.get("timeout", 0) + counts.get("no tests", 0)
+            print(f"{key:40s} {k:5d}/{n:5d} killed ({100 * k / max(n, 1):.0f}%)  {counts}")
+        return
     if args.recheck:
         path = ROOT / "build" / "mutants" / f"{args.module}.json"
         summary = json.loads(path.read_text())
@@ -173,7 +213,7 @@ def main() -> None:
     try:
         proc.wait(timeout=None if args.minutes is None else args.minutes * 60)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGTERM)  # mutmut ignores SIGINT
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -183,6 +223,7 @@ def main() -> None:
                "minutes": round((time.time() - t0) / 60, 1),
                "counts": {k: len(v) for k, v in sorted(by_status.items())},
                "survived": sorted(by_status.get("survived", [])),
+               "status": {n: st for st, names in by_status.items() for n in names},
                "no tests": sorted(by_status.get("no tests", []))}
     path = ROOT / "build" / "mutants" / f"{args.module}.json"
     path.write_text(json.dumps(summary, indent=1) + "\n")
