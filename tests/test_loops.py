@@ -754,6 +754,35 @@ def test_enas_loop_children_on_train_controller_on_valid_and_the_best_child():
     assert result.best == best["arch"]
 
 
+def test_enas_controller_steps_average_num_aggregate_children_and_track_the_baseline():
+    """Each controller step scores num_aggregate children (one validation batch each) and reports
+    the moving-average baseline b <- b - (1 - bl_dec)(b - R) over their rewards (entropy weight 0:
+    R is the accuracy the child got), by hand from the rewards seen."""
+    s = make("enas", "nb201-small", epochs=1, entropy_weight=0.0, bl_dec=0.6, num_aggregate=3, train_steps=3)
+    rewards = []
+
+    def install(s):
+        reward = s.reward
+
+        def spy(choices, x, y):
+            r = reward(choices, x, y)
+            rewards.append((s.controller_steps, r, split_of(s, x)))
+            return r
+        s.reward = spy
+    after_setup(s, install)
+    result = s.run()
+    reported = [e["value"] for e in result.events if e["type"] == "metric" and e["name"] == "baseline"]
+    assert len(reported) == 3
+    b = 0.0
+    for k in range(3):
+        mine = [r for step, r, _ in rewards if step == k]
+        assert len(mine) == 3
+        for r in mine:
+            b = b - (1 - 0.6) * (b - r)
+        assert reported[k] == pytest.approx(b)
+    assert all(split == "valid" for *_, split in rewards)
+
+
 # -- SMASH ----------------------------------------------------------------------------------------
 def test_smash_loop_trains_the_hypernet_through_generated_weights():
     """Each step samples an architecture, runs the net on a training batch with weights the

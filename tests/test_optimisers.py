@@ -75,3 +75,10 @@ def test_optimisers_partition_the_parameters_with_the_configs_settings(name):
         assert ids(s.reinforce.optimizer.param_groups[0]["params"]) == ids(s.controller.parameters())
         assert type(s.reinforce.optimizer) is Adam
         assert s.reinforce.optimizer.param_groups[0]["lr"] == pytest.approx(c.controller_lr)
+        r = s.reinforce
+        assert (r.bl_dec, r.entropy_weight, r.num_aggregate) == (c.bl_dec, c.entropy_weight, c.num_aggregate)
+        sched = s.scheduler
+        assert (type(sched), sched.T_0, sched.T_mult, sched.eta_min) == (
+            torch.optim.lr_scheduler.CosineAnnealingWarmRestarts, c.lr_T_0, c.lr_T_mul, c.lr_min)
+        assert all(not m.track_running_stats for m in s.supernet.modules()
+                   if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))
