@@ -866,3 +866,28 @@ def test_oneshot_loss_adds_l2_of_the_kept_paths():
     for t, loss in enumerate(losses):
         parts = [ce + l2 for ce, (_, _, l2) in zip(ces[t * ghosts:(t + 1) * ghosts], kept[t * ghosts:(t + 1) * ghosts])]
         assert loss == pytest.approx(sum(parts) / ghosts, rel=1e-5)
+
+
+def test_smash_kernel_annealing_bounds_the_sampled_kernels():
+    """Training samples with a largest kernel that never shrinks, starts below the space's largest
+    and reaches it; every sampled conv's kernel is within the bound of its step."""
+    s = make("smash", epochs=4, n_random=1)
+    seen = []
+
+    def install(s):
+        sample = s.space.sample
+
+        def spy(rng, max_kernel=None):
+            choices = sample(rng, max_kernel=max_kernel)
+            if max_kernel is not None:
+                kernels = [max(c.kernel) for ops in s.space.arch(choices) for op in ops for c in op.convs if c is not None]
+                seen.append((s.step, max_kernel, max(kernels)))
+            return choices
+        s.space.sample = spy
+    after_setup(s, install)
+    s.run()
+    bounds = [mk for _, mk, _ in seen]
+    assert len(seen) == s.total_steps
+    assert all(a <= b for a, b in zip(bounds, bounds[1:]))
+    assert bounds[0] < s.space.max_kernel == bounds[-1]
+    assert all(k <= mk for _, mk, k in seen)
