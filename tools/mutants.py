@@ -185,10 +185,15 @@ def main() -> None:
     parser.add_argument("--recheck", action="store_true",
                         help="re-run the survivors in build/mutants/<module>.json against today's loop tests")
     parser.add_argument("--only", default="", help="--recheck: only survivors whose name contains this")
-    args = parser.parse_args()
+    parser.add_argument("--more", nargs="*", default=None,
+                        help="continue the run in the existing scratch copy with only these mutant patterns "
+                             "(e.g. 'nasbench.methods.snas*')")
     parser.add_argument("--score", action="store_true", help="print the scores of build/mutants/<module>.json")
-    if "--score" in sys.argv:
-        summary = json.loads((ROOT / "build" / "mutants" / f"{sys.argv[1]}.json").read_text())
+    parser.add_argument("--collect", action="store_true", help="only (re)write build/mutants/<module>.json "
+                        "from the scratch copy's results (after a run that was stopped from outside)")
+    args = parser.parse_args()
+    if args.score:
+        summary = json.loads((ROOT / "build" / "mutants" / f"{args.module}.json").read_text())
         for key, counts in score(summary).items():
             k = counts.get("killed", 0) + counts.get("killed later", 0)
             n = k + counts.get("survived", 0) + counts.get("timeout", 0) + counts.get("no tests", 0)
@@ -204,12 +209,18 @@ def main() -> None:
         return
     if args.all_files:
         MUTATE[args.module] = [f"nasbench/{args.module}/*"]
-    where = scratch_copy(args.module)
+    if args.more is not None or args.collect:
+        where = ROOT / "build" / "mutants" / args.module
+    else:
+        where = scratch_copy(args.module)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # mutmut sets the path itself
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     t0 = time.time()
-    proc = subprocess.Popen([sys.executable, "-m", "mutmut", "run", "--max-children", "1"], cwd=where, env=env,
-                            start_new_session=True)
+    if args.collect:
+        write_summary(args.module, where, None)
+        return
+    proc = subprocess.Popen([sys.executable, "-m", "mutmut", "run", "--max-children", "1", *(args.more or [])],
+                            cwd=where, env=env, start_new_session=True)
     try:
         proc.wait(timeout=None if args.minutes is None else args.minutes * 60)
     except subprocess.TimeoutExpired:
@@ -218,14 +229,19 @@ def main() -> None:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+    write_summary(args.module, where, round((time.time() - t0) / 60, 1))
+
+
+def write_summary(module: str, where: Path, minutes: float | None) -> None:
     by_status = results(where)
-    summary = {"module": f"nasbench/{args.module}", "tests": TESTS[args.module],
-               "minutes": round((time.time() - t0) / 60, 1),
+    path = ROOT / "build" / "mutants" / f"{module}.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    summary = {"module": f"nasbench/{module}", "tests": TESTS[module],
+               "minutes": minutes if minutes is not None else old.get("minutes"),
                "counts": {k: len(v) for k, v in sorted(by_status.items())},
                "survived": sorted(by_status.get("survived", [])),
                "status": {n: st for st, names in by_status.items() for n in names},
                "no tests": sorted(by_status.get("no tests", []))}
-    path = ROOT / "build" / "mutants" / f"{args.module}.json"
     path.write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary["counts"]), "->", path)
 
