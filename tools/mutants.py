@@ -202,7 +202,19 @@ def main() -> None:
     if args.recheck:
         path = ROOT / "build" / "mutants" / f"{args.module}.json"
         summary = json.loads(path.read_text())
-        names = [n for n in summary["survived"] if args.only in n]
+        # the algorithm box first, one file after the other in turn (a stopped recheck then has
+        # touched every file), reporting functions last
+        names = [n for n in summary["survived"] if args.only in n and n not in summary.get("recheck", {})]
+        by_file: dict[str, list[str]] = {}
+        for n in names:
+            file, fn = function_of(n)
+            reporting = fn in REPORTING or fn.startswith("log_")
+            by_file.setdefault((reporting, file), []).append(n)
+        names = []
+        for reporting in (False, True):
+            queues = [q for (r, _), q in sorted(by_file.items()) if r == reporting]
+            while any(queues):
+                names += [q.pop(0) for q in queues if q]
         summary["recheck"] = {**summary.get("recheck", {}), **recheck(args.module, names, args.minutes)}
         path.write_text(json.dumps(summary, indent=1) + "\n")
         print(json.dumps({v: list(summary["recheck"].values()).count(v) for v in set(summary["recheck"].values())}))
