@@ -14,7 +14,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 # The views' front end (widgets/) is tested and built with Node.js >= 20, nothing installed.
 NODE ?= node
 
-.PHONY: venv lab test test-widgets widgets demo bench clean distclean
+.PHONY: venv lab test test-widgets widgets demo bench mutants clean distclean
 
 venv: $(STAMP)
 
@@ -41,6 +41,16 @@ test-widgets:
 # nasbench/widgets/static/view.js from widgets/src (state.js + view.js in one module).
 widgets:
 	$(NODE) widgets/build.mjs
+
+# Mutation testing (mutmut 3, one worker; not in CI: hours). One module at a time, each with its
+# own tests; MUTANTS_ARGS="--minutes 60" stops a module's run and keeps what it measured.
+# The scores are recorded in docs/testing.md.
+MUTANTS_ARGS ?=
+mutants: $(STAMP)
+	$(BIN)/python -m pip install -e ".[mutants]"
+	@set -e; for m in methods supernet evaluate; do \
+		$(BIN)/python tools/mutants.py $$m $(MUTANTS_ARGS); \
+	done
 
 demo: $(STAMP)
 	$(BIN)/nasbench run random --dataset digits --epochs 1 --out runs/demo

@@ -262,3 +262,16 @@ def report_line(run: NotebookRun) -> str:
 def dump(runs: list[NotebookRun], path: Path) -> None:
     path.write_text(json.dumps([{k: (v if k != "screenshots" else [str(s) for s in v])
                                  for k, v in r.__dict__.items() if k != "page"} for r in runs], indent=1))
+
+
+def drawn_pixels(png: Path | str, min_colour: float = 0.002) -> dict:
+    """Pixel statistics of a figure's screenshot: `colour`, the fraction of saturated pixels
+    (max - min channel > 60: plotly draws data in colour, while axes, grid, labels and an empty
+    plot area are white and greys), `distinct` colours, and `drawn` = colour >= min_colour."""
+    import numpy as np
+    from PIL import Image
+    rgb = np.asarray(Image.open(png).convert("RGB"), dtype=np.int16)       # (H, W, 3)
+    saturated = (rgb.max(-1) - rgb.min(-1)) > 60
+    colour = float(saturated.mean())
+    distinct = len(np.unique(rgb.reshape(-1, 3), axis=0))
+    return {"colour": colour, "distinct": distinct, "drawn": colour >= min_colour and distinct > 8}

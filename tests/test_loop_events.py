@@ -1,0 +1,55 @@
+"""What every method's loop reports is what its steps did, for every registered method: each
+weight step's `step` event carries the accuracy of the forward(s) that step ran on its training
+batch (recomputed here from the logits a hook saw and the labels of those images) and the learning
+rate the optimiser held during that forward; phases are the method's own."""
+import pytest
+import torch
+
+from nasbench.methods import METHODS
+from test_loops import after_setup, make
+
+PHASES = {"enas": {"weights", "controller"}, "darts": {"weights", "arch"}, "darts-minus": {"weights", "arch"},
+          "gdas": {"weights", "arch"}, "snas": {"weights"}, "pc-darts": {"weights", "arch"},
+          "nasp": {"weights", "arch"}, "proxyless": {"weights", "arch"}, "fbnet": {"weights", "arch"}}
+NET = {"smash": "net"}
+SIZES = {"proxyless": {"epochs": 3}, "fbnet": {"n_train": 160}, "pc-darts": {"warmup_epochs": 0}}
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_step_events_report_the_steps_forward_accuracy_and_lr(name):
+    seq = []
+    s = make(name, **{"epochs": 2, **SIZES.get(name, {})}, callbacks=[lambda e: seq.append(("event", e))])
+
+    def install(s):
+        labels = {img.numpy().tobytes(): int(y) for img, y in zip(s.data.train.x, s.data.train.y)}
+
+        def hook(module, args, kwargs, out):
+            x = args[0]
+            keys = [img.numpy().tobytes() for img in x]
+            if torch.is_grad_enabled() and all(k in labels for k in keys):
+                y = torch.tensor([labels[k] for k in keys])
+                acc = float((out.detach().argmax(1) == y).float().mean())
+                seq.append(("train", acc, s.optimizer.param_groups[0]["lr"]))
+        getattr(s, NET.get(name, "supernet")).register_forward_hook(hook, with_kwargs=True)
+    after_setup(s, install)
+    s.run()
+    phases, pending, checked = set(), [], 0
+    for item in seq:
+        if item[0] == "train":
+            pending.append(item[1:])
+            continue
+        event = item[1]
+        if event["type"] != "step":
+            continue
+        phases.add(event["phase"])
+        if event["phase"] == "weights":
+            assert pending, f"a weights step without a forward on a training batch: {event}"
+            accs, lrs = zip(*pending)
+            assert event["acc"] == pytest.approx(sum(accs) / len(accs), abs=1e-6)
+            assert event["lr"] == pytest.approx(lrs[-1]) and len(set(lrs)) == 1
+            checked += 1
+            pending = []
+        elif event["phase"] != "weights":
+            pending = []  # SNAS-style single-level steps have no separate arch phase
+    assert checked == s.total_steps
+    assert phases == PHASES.get(name, {"weights"})
