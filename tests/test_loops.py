@@ -277,7 +277,10 @@ def test_snas_loop_one_batch_one_loss_annealed_tau():
     for call in calls:
         assert (call["split"], call["weights_grad"]) == ("train", True)
         for row in call["weights"]:
-            assert float(row.sum()) == pytest.approx(1.0, abs=1e-5) and float(row.max()) < 1.0
+            assert float(row.sum()) == pytest.approx(1.0, abs=1e-5)
+    # relaxed, not hard, samples: the last epoch runs at exactly tau_min, where a relaxed sample
+    # can round to one-hot in float32, but the earlier ones are visibly soft
+    assert any(float(row.max()) < 0.999 for call in calls for row in call["weights"])
     for alpha_has_grad, weight_grad in grads:
         assert all(alpha_has_grad) and weight_grad > 0
     per_epoch = {}
@@ -317,7 +320,7 @@ def test_snas_resource_term_penalises_resources():
     (the sample's derivative): the term is added, not subtracted (compared with eta = 0 on the
     same seed, the difference is a push away from big ops)."""
     def first_grads(eta):
-        s = make("snas", "nb201-small", epochs=1, steps=1, resource_lambda=eta, arch_grad_clip=1e9)
+        s = make("snas", "nb201-small", epochs=2, steps=1, resource_lambda=eta, arch_grad_clip=1e9)
         got = wrap_step(s, "arch_optimizer", before=lambda s: [a.grad.clone() for a in s.alpha])
         s.run()
         return got[0], s
@@ -870,15 +873,15 @@ def test_oneshot_loss_adds_l2_of_the_kept_paths():
 
 def test_smash_kernel_annealing_bounds_the_sampled_kernels():
     """Training samples with a largest kernel that never shrinks, starts below the space's largest
-    and reaches it; every sampled conv's kernel is within the bound of its step."""
+    and reaches it; every sampled conv's kernel is one the official sampler draws at that bound."""
     s = make("smash", epochs=4, n_random=1)
     seen = []
 
     def install(s):
         sample = s.space.sample
 
-        def spy(rng, max_kernel=None):
-            choices = sample(rng, max_kernel=max_kernel)
+        def spy(rng, max_kernel=None, **kw):
+            choices = sample(rng, max_kernel=max_kernel, **kw)
             if max_kernel is not None:
                 kernels = [max(c.kernel) for ops in s.space.arch(choices) for op in ops for c in op.convs if c is not None]
                 seen.append((s.step, max_kernel, max(kernels)))
@@ -890,4 +893,4 @@ def test_smash_kernel_annealing_bounds_the_sampled_kernels():
     assert len(seen) == s.total_steps
     assert all(a <= b for a, b in zip(bounds, bounds[1:]))
     assert bounds[0] < s.space.max_kernel == bounds[-1]
-    assert all(k <= mk for _, mk, k in seen)
+    assert all(k in range(3, mk + 2, 2) for _, mk, k in seen)  # SMASH.py: range(3, max_kernel + 2, 2)
