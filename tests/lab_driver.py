@@ -32,7 +32,8 @@ PLOTS_JS = """() => {
     const points = (g._fullData || []).reduce((n, t) => n + (t.x ? t.x.length : 0) + (t.z ? t.z.length : 0)
                                                + (t.cells ? 1 : 0) + (t.values ? t.values.length : 0), 0);
     const r = g.getBoundingClientRect();
-    return {cell, live, points, key: g.dataset.key || null, width: r.width, height: r.height};
+    const table = (g._fullData || []).length > 0 && g._fullData.every(t => t.type === 'table');
+    return {cell, live, points, table, key: g.dataset.key || null, width: r.width, height: r.height};
   });
 }"""
 STATE_JS = """() => {
@@ -264,14 +265,17 @@ def dump(runs: list[NotebookRun], path: Path) -> None:
                                  for k, v in r.__dict__.items() if k != "page"} for r in runs], indent=1))
 
 
-def drawn_pixels(png: Path | str, min_colour: float = 0.002) -> dict:
+def drawn_pixels(png: Path | str, min_pixels: int = 40) -> dict:
     """Pixel statistics of a figure's screenshot: `colour`, the fraction of saturated pixels
     (max - min channel > 60: plotly draws data in colour, while axes, grid, labels and an empty
-    plot area are white and greys), `distinct` colours, and `drawn` = colour >= min_colour."""
+    plot area are white and greys), `distinct` colours, and `drawn`: at least `min_pixels`
+    saturated pixels (a smoke run's five scatter markers are about 200) and more than 8 colours.
+    A table figure draws its data as text: judge it by its cells, not by this."""
     import numpy as np
     from PIL import Image
     rgb = np.asarray(Image.open(png).convert("RGB"), dtype=np.int16)       # (H, W, 3)
     saturated = (rgb.max(-1) - rgb.min(-1)) > 60
     colour = float(saturated.mean())
     distinct = len(np.unique(rgb.reshape(-1, 3), axis=0))
-    return {"colour": colour, "distinct": distinct, "drawn": colour >= min_colour and distinct > 8}
+    return {"colour": colour, "distinct": distinct,
+            "drawn": int(saturated.sum()) >= min_pixels and distinct > 8}

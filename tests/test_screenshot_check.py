@@ -40,3 +40,11 @@ def test_a_trace_or_a_heatmap_is_drawn(tmp_path):
                 c = tuple(int(v) for v in rng.integers(0, 255, 3))
                 d.rectangle([50 + 30 * j, 30 + 25 * i, 78 + 30 * j, 53 + 25 * i], fill=c)
     assert drawn_pixels(figure(tmp_path, "heat", heat))["drawn"]
+
+
+def test_a_few_scatter_markers_are_drawn(tmp_path):
+    """A smoke run's scatter of five networks: five small markers are data too."""
+    def markers(d, img):
+        for x, y in [(80, 200), (120, 60), (200, 150), (260, 180), (330, 90)]:
+            d.ellipse([x - 4, y - 4, x + 4, y + 4], fill=(99, 110, 250))
+    assert drawn_pixels(figure(tmp_path, "markers", markers))["drawn"]

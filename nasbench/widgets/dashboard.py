@@ -61,7 +61,7 @@ def register(view: str, *, events: Iterable[str], **kwargs) -> None:
 
 
 register("nasbench.widgets.board:TrainingBoard", events={"step", "metric"})
-register("nasbench.widgets.graph:SupernetGraph", events={"alpha", "sample", "genotype"})
+register("nasbench.widgets.graph:SupernetGraph", events={"run_start", "alpha", "sample", "genotype"})  # the space, from the start
 register("nasbench.widgets.alpha:AlphaEvolution", events={"alpha"})
 register("nasbench.widgets.collapse:CollapseView", events={"metric:hessian_eigenvalue"})
 register("nasbench.widgets.controller:ControllerPanel", events={"metric:reward"})
