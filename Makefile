@@ -29,7 +29,7 @@ lab: $(STAMP)
 	JUPYTER_CONFIG_DIR=$(CURDIR)/jupyter $(BIN)/jupyter lab notebooks/ $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP) test-widgets
-	$(BIN)/python -m pytest -n 2 --max-worker-restart=1000 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --max-worker-restart=1000 --durations=15 $(PYTEST_ARGS)
 
 # The front end's unit tests (node's own test runner) and the check that the module the wheel
 # ships (nasbench/widgets/static/view.js) is the build of widgets/src.

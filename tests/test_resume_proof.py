@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from nasbench.cli import EXIT_RUN_FAILED, main
-from nasbench.events import read_events
+from nasbench.events import read_events, validate
 from nasbench.methods import METHODS, base, get_method
 from test_method_contract import PAUSED_RUN, ROOT, args_for, strip_times
 
@@ -97,6 +97,9 @@ def test_resume_runs_only_the_rest_from_the_checkpoint_state(name, tmp_path, mon
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == EXIT_RUN_FAILED, rest
+    assert "run interrupted" in rest and "Traceback" not in rest, rest
+    cut = read_events(out / "events.jsonl")
+    assert validate(cut) == [] and cut[-1]["type"] == "run_end" and cut[-1]["status"] == "interrupted"
     saved = torch.load(out / "checkpoint.pt", weights_only=True)
     assert saved["next_epoch"] == 1 and saved["step"] == at_epoch_1["step"]
     assert equal(saved["tracked"], at_epoch_1["tracked"]) == [], "the checkpoint holds other weights"
