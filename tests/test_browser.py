@@ -76,8 +76,12 @@ def test_notebook_runs_in_the_browser_with_live_views_kept_on_reopen(lab, browse
     keys = {e["key"] for e in run.live_log}
     for key in keys:
         log = [e for e in run.live_log if e["key"] == key]
-        # initial: what the view showed when made (-1: first drawn after updates came; views start empty)
-        assert max(e["points"] for e in log) > max(log[0]["initial"], 0) and max(e["updates"] for e in log) >= 1, \
+        # initial: what the view showed when made (-1: first drawn after updates came; 0: empty).
+        # A view the Dashboard adds at an event may start with its data drawn (SupernetGraph: the
+        # whole space at run_start); then being redrawn while the cell runs is what shows it live.
+        grew = max(e["points"] for e in log) > max(log[0]["initial"], 0)
+        joined_drawn = log[0]["initial"] > 0
+        assert (grew or joined_drawn) and max(e["updates"] for e in log) >= 1, \
             f"a live view never grew while its cell ran: {log}"
     assert not any(p["live"] for p in run.plots), "a view still live after its run ended"
     if run.live_log:   # one plotly.js on the page: the live views use the one JupyterLab's extension loads

@@ -4,6 +4,10 @@ SIGINT to `nasbench run` then `--resume` is proven in test_resume_proof.py (the 
 its exit code, the state resumed from, the steps run, the final events); this file keeps the
 paused child it and test_onednn.py start."""
 import dataclasses
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,6 +47,24 @@ base.Search.log_step = pausing
 from nasbench.cli import main
 sys.exit(main(sys.argv[1:]))
 """
+
+
+def interrupt(args, env=None) -> tuple[int, str]:
+    """`nasbench run ARGS` paused in its second epoch, then SIGINT: (exit status, its stderr)."""
+    env = env or {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", PAUSED_RUN, *args], cwd=ROOT, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        assert line.strip() == "PAUSED", line + proc.stderr.read()
+        proc.send_signal(signal.SIGINT)
+        # (a loaded 2-core machine once took over 60 s here; an ignored SIGINT would instead end
+        # the 120 s pause and finish the run, and fail on its exit status)
+        rest = proc.communicate(timeout=240)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, rest
 
 
 def args_for(name, out):

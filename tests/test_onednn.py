@@ -16,7 +16,6 @@ that crash for students are what these tests run on, whatever CPU CI happens to 
 import dataclasses
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -167,7 +166,7 @@ def test_the_canary_covers_every_registered_method():
 def test_darts_at_c2_interrupted_and_resumed_gives_the_uninterrupted_events(tmp_path):
     """The issue's corruption changed the fifth event's loss of a resumed DARTS run (C=2, 3
     cells); with the guard the resumed log equals the uninterrupted one, event for event."""
-    from test_method_contract import PAUSED_RUN, strip_times
+    from test_method_contract import interrupt, strip_times
 
     args = ["run", "darts", "--epochs", "2", "--seed", "3", "--quiet", "--set", "C=2",
             "--set", "layers=3", "--set", "n_train=128", "--set", "batch_size=32"]
@@ -176,17 +175,8 @@ def test_darts_at_c2_interrupted_and_resumed_gives_the_uninterrupted_events(tmp_
     done = subprocess.run([*cli, *args, "--out", str(full)], env=ENV, cwd=ROOT, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, tail(done.stderr)
-    proc = subprocess.Popen([sys.executable, "-c", PAUSED_RUN, *args, "--out", str(cut)], cwd=ROOT,
-                            env=ENV, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stderr.readline()
-        assert line.strip() == "PAUSED", line + proc.stderr.read()
-        proc.send_signal(signal.SIGINT)
-        rest = proc.communicate(timeout=240)[1]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode > 0 and "run interrupted" in rest, tail(rest)
+    returncode, rest = interrupt([*args, "--out", str(cut)], ENV)
+    assert returncode > 0 and "run interrupted" in rest, tail(rest)
     assert read_events(cut / "events.jsonl")[-1]["status"] == "interrupted"
     resumed = subprocess.run([*cli, *args, "--out", str(cut), "--resume"], env=ENV, cwd=ROOT,
                              capture_output=True, text=True, timeout=600)

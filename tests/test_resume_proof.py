@@ -12,10 +12,6 @@ A resume that ignored the checkpoint and reran from step 0 would still end with 
 (the run is deterministic); the first two checks are what catch it."""
 import copy
 import random
-import signal
-import subprocess
-import sys
-import os
 
 import numpy as np
 import pytest
@@ -24,7 +20,7 @@ import torch
 from nasbench.cli import EXIT_RUN_FAILED, main
 from nasbench.events import read_events, validate
 from nasbench.methods import METHODS, base, get_method
-from test_method_contract import PAUSED_RUN, ROOT, args_for, strip_times
+from test_method_contract import args_for, interrupt, strip_times
 
 
 def fingerprint(search) -> dict:
@@ -85,18 +81,8 @@ def test_resume_runs_only_the_rest_from_the_checkpoint_state(name, tmp_path, mon
     at_epoch_1 = full["epochs"][1][1]
 
     out = tmp_path / "cut"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-c", PAUSED_RUN, *args_for(name, out)], cwd=ROOT,
-                            env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stderr.readline()
-        assert line.strip() == "PAUSED", line + proc.stderr.read()
-        proc.send_signal(signal.SIGINT)
-        rest = proc.communicate(timeout=240)[1]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == EXIT_RUN_FAILED, rest
+    returncode, rest = interrupt(args_for(name, out))
+    assert returncode == EXIT_RUN_FAILED, rest
     assert "run interrupted" in rest and "Traceback" not in rest, rest
     cut = read_events(out / "events.jsonl")
     assert validate(cut) == [] and cut[-1]["type"] == "run_end" and cut[-1]["status"] == "interrupted"
