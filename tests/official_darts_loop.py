@@ -183,28 +183,32 @@ class Network(nn.Module):
         return self._arch_parameters
 
     def genotype(self):
-        def _parse(weights):
-            gene, n, start = [], 2, 0
-            for i in range(self._steps):
-                end = start + n
-                W = weights[start:end].copy()
-                edges = sorted(range(i + 2), key=lambda x: -max(W[x][k] for k in range(len(W[x]))
-                                                                 if k != PRIMITIVES.index("none")))[:2]
-                for j in edges:
-                    k_best = None
-                    for k in range(len(W[j])):
-                        if k != PRIMITIVES.index("none"):
-                            if k_best is None or W[j][k] > W[j][k_best]:
-                                k_best = k
-                    gene.append((PRIMITIVES[k_best], j))
-                start = end
-                n += 1
-            return gene
-        gene_normal = _parse(F.softmax(self.alphas_normal, dim=-1).data.numpy())
-        gene_reduce = _parse(F.softmax(self.alphas_reduce, dim=-1).data.numpy())
-        concat = range(2 + self._steps - self._multiplier, self._steps + 2)
-        return Genotype(normal=gene_normal, normal_concat=concat, reduce=gene_reduce, reduce_concat=concat)
+        return genotype_of(self.alphas_normal, self.alphas_reduce, self._steps, self._multiplier)
 
+
+
+def genotype_of(alphas_normal, alphas_reduce, steps=4, multiplier=4):
+    """model_search.py `Network.genotype()`, loops and all (the tests' reference too)."""
+    def _parse(weights):
+        gene, n, start = [], 2, 0
+        for i in range(steps):
+            end = start + n
+            W = weights[start:end].copy()
+            edges = sorted(range(i + 2), key=lambda x: -max(W[x][k] for k in range(len(W[x]))
+                                                             if k != PRIMITIVES.index("none")))[:2]
+            for j in edges:
+                k_best = None
+                for k in range(len(W[j])):
+                    if k != PRIMITIVES.index("none"):
+                        if k_best is None or W[j][k] > W[j][k_best]:
+                            k_best = k
+                gene.append((PRIMITIVES[k_best], j))
+            start = end
+            n += 1
+        return gene
+    concat = range(2 + steps - multiplier, steps + 2)
+    return Genotype(normal=_parse(F.softmax(alphas_normal, dim=-1).data.numpy()), normal_concat=concat,
+                    reduce=_parse(F.softmax(alphas_reduce, dim=-1).data.numpy()), reduce_concat=concat)
 
 def _concat(xs):
     return torch.cat([x.view(-1) for x in xs])

@@ -35,6 +35,13 @@ def make(name, space=None, **overrides):
     return Method(space, "digits", seed=seed, progress=False, device="cpu", **kw)
 
 
+def freeze_alpha(search, row):
+    """Every alpha row set to `row` (with arch_lr = 0 it stays there: a known distribution)."""
+    with torch.no_grad():
+        for a in search.alpha:
+            a.copy_(torch.tensor(row))
+
+
 def after_setup(search, install):
     """Run `install(search)` right after the method's own setup() inside run()."""
     setup = search.setup
@@ -235,12 +242,7 @@ def test_gdas_samples_follow_softmax_alpha():
     fixed seed, alpha frozen at a known non-uniform row (arch_lr = 0)."""
     s = make("gdas", "nb201-small", epochs=1, n_train=400, batch_size=2, arch_lr=0.0, arch_weight_decay=0.0)
     row = np.array([1.5, 0.0, -1.0, 0.5, 0.0])
-
-    def install(s):
-        with torch.no_grad():
-            for a in s.alpha:
-                a.copy_(torch.tensor(row))
-    after_setup(s, install)
+    after_setup(s, lambda s: freeze_alpha(s, row))
     result = s.run()
     picks = np.array([e["choices"] for e in result.events if e["type"] == "sample"]).ravel()
     counts = np.bincount(picks, minlength=5)
@@ -300,12 +302,7 @@ def test_snas_mixes_with_gumbel_softmax_samples_of_alpha():
     not softmax(alpha) itself and differs from step to step."""
     s = make("snas", "nb201-small", epochs=1, n_train=400, batch_size=2, arch_lr=0.0, arch_weight_decay=0.0)
     row = np.array([1.5, 0.0, -1.0, 0.5, 0.0])
-
-    def install(s):
-        with torch.no_grad():
-            for a in s.alpha:
-                a.copy_(torch.tensor(row))
-    after_setup(s, install)
+    after_setup(s, lambda s: freeze_alpha(s, row))
     calls = record_forwards(s)
     s.run()
     Z = np.array([[w.numpy() for w in c["weights"]] for c in calls if c["split"] == "train"])  # (steps, D, n)

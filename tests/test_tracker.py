@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-import torch.nn.functional as F
 
 from nasbench import formats
 from nasbench.events import read_events, validate
 from nasbench.spaces import get_space
 from nasbench.tracker import Tracker, TrackerError
+from official_darts_loop import genotype_of  # quark0's Network.genotype(), the reference
 
 SPACE = {"layer0": ["conv", "skip"], "layer1": ["conv", "pool", "skip"]}
 
@@ -155,34 +155,6 @@ def test_it_needs_nothing_else_of_nasbench(tmp_path):
 
 
 # -- a researcher's official DARTS code, as it is ---------------------------------------------
-PRIMITIVES = ["none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
-              "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"]
-
-
-def quark0_genotype(alphas_normal, alphas_reduce, steps=4, multiplier=4):
-    """quark0/darts model_search.py `Network.genotype()`, loops and all (the reference)."""
-    def _parse(weights):
-        gene, n, start = [], 2, 0
-        for i in range(steps):
-            end = start + n
-            W = weights[start:end].copy()
-            edges = sorted(range(i + 2), key=lambda x: -max(W[x][k] for k in range(len(W[x]))
-                                                             if k != PRIMITIVES.index("none")))[:2]
-            for j in edges:
-                k_best = None
-                for k in range(len(W[j])):
-                    if k != PRIMITIVES.index("none"):
-                        if k_best is None or W[j][k] > W[j][k_best]:
-                            k_best = k
-                gene.append((PRIMITIVES[k_best], j))
-            start = end
-            n += 1
-        return gene
-    concat = range(2 + steps - multiplier, steps + 2)
-    return formats.Genotype(normal=_parse(F.softmax(alphas_normal, dim=-1).data.numpy()), normal_concat=concat,
-                            reduce=_parse(F.softmax(alphas_reduce, dim=-1).data.numpy()), reduce_concat=concat)
-
-
 @pytest.mark.parametrize("scale", [1e-3, 1e-7, 1.0, 30.0])
 def test_the_genotype_derived_from_the_log_is_the_loops_own_at_any_scale(scale):
     """Alpha at quark0's initial scale (1e-3 * randn) sits a hair from ties: the log must keep
@@ -194,14 +166,14 @@ def test_the_genotype_derived_from_the_log_is_the_loops_own_at_any_scale(scale):
     for step in range(300):
         arch_parameters = [scale * torch.randn(14, 8, generator=g), scale * torch.randn(14, 8, generator=g)]
         run.alpha(step, arch_parameters, logits=True)
-        official = quark0_genotype(*arch_parameters)
+        official = genotype_of(*arch_parameters)
         assert list(space.derive(got[-1]["probs"])) == formats.from_darts(official, run.space), step
 
 
 def test_official_genotypes_and_alphas_go_in_as_they_are(tmp_path):
     got = []
     normal, reduce = torch.randn(14, 8), torch.randn(14, 8)
-    official = quark0_genotype(normal, reduce)
+    official = genotype_of(normal, reduce)
     with Tracker(tmp_path / "run", space="darts:steps=4,multiplier=4", callbacks=[got.append]) as run:
         run.alpha(0, [normal, reduce], logits=True)              # model.arch_parameters()
         run.genotype(0, official)                                # the namedtuple
