@@ -14,7 +14,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 # The views' front end (widgets/) is tested and built with Node.js >= 20, nothing installed.
 NODE ?= node
 
-.PHONY: venv lab test test-widgets widgets demo bench mutants clean distclean
+.PHONY: venv lab test test-widgets widgets demo bench mutants recordings check-recordings clean distclean
 
 venv: $(STAMP)
 
@@ -51,6 +51,17 @@ mutants: $(STAMP)
 	@set -e; for m in methods supernet evaluate; do \
 		$(BIN)/python tools/mutants.py $$m $(MUTANTS_ARGS); \
 	done
+
+# Notebook 10's default comparison (42 searches, the random-search baseline, the zero-cost proxies),
+# recorded for the notebook to read: the searches run as Ray tasks on every core (or on the cluster
+# at RAY_ADDRESS). check-recordings makes it again in a temporary directory and lists what differs.
+RECORDED := notebooks/recorded/10_compare
+recordings: $(STAMP)
+	rm -rf $(RECORDED)
+	OMP_NUM_THREADS=1 $(BIN)/python -m nasbench.compare record $(RECORDED) --backend ray
+
+check-recordings: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m nasbench.compare check $(RECORDED) --backend ray
 
 demo: $(STAMP)
 	$(BIN)/nasbench run random --dataset digits --epochs 1 --out runs/demo

@@ -241,45 +241,180 @@ def random_standalone(space_name: str, seconds: float, *, seed: int = 0, progres
 
 def run_methods(methods: Sequence[str], space: str, out: str | os.PathLike, *, seeds: Sequence[int] = (0,),
                 steps: int | None = None, dataset: str = "digits-bench", settings: dict | None = None,
-                progress: bool = True) -> list[RunRow]:
+                backend: str = "process", progress: bool = True) -> list[RunRow]:
     """Run every method on the same space, data and budget (`steps` weight steps, CPU preset),
     one `nasbench run` process each, so that each run's peak resident memory is its own (less
     that of a process that only imports torch; Linux only); return their rows. `settings` maps a
-    method to extra `--set` values. A run that fails or is refused keeps its row (status
+    method to extra `--set` values. `backend="ray"` runs the searches as Ray tasks, one CPU each
+    (all of a laptop's cores, or a cluster's at RAY_ADDRESS); the runs are the same processes,
+    so they return the same architectures. A run that fails or is refused keeps its row (status
     `failed`, or `refused` with the error)."""
-    import subprocess
-    import sys
-
     from tqdm.auto import tqdm
 
+    if backend not in ("process", "ray"):
+        raise ValueError(f"backend must be process or ray, got {backend!r}")
     out = Path(out)
-    rows = []
     baseline = _peak_rss_mb()
-    jobs = [(m, s) for m in methods for s in seeds]
-    for method, seed in tqdm(jobs, desc=f"{len(methods)} methods x {len(seeds)} seeds", disable=not progress):
-        run_dir = out / f"{method}-seed{seed}"
-        cmd = [sys.executable, "-c", _MEASURED_RUN, "run", method, "--space", space, "--dataset", dataset,
-               "--seed", str(seed), "--out", str(run_dir), "--force", "--quiet"]
-        if steps is not None:
-            cmd += ["--steps", str(steps)]
-        for key, value in (settings or {}).get(method, {}).items():
-            cmd += ["--set", f"{key}={value}"]
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with open(run_dir / "stderr.txt", "w+") as err:
-            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=err)
-            err.seek(0)
-            lines = err.read().strip().splitlines()
-        peak = [float(l.split()[1]) for l in lines if l.startswith("PEAK_MB ")]
-        stderr = "\n".join(l for l in lines if not l.startswith("PEAK_MB "))
-        if not (run_dir / "events.jsonl").exists():
-            rows.append(RunRow(str(run_dir), "refused", method=method, space=space, seed=seed,
+    jobs = [(method, space, seed, str(out / f"{method}-seed{seed}"), steps, dataset,
+             (settings or {}).get(method, {})) for method in methods for seed in seeds]
+    bar = tqdm(total=len(jobs), desc=f"{len(methods)} methods x {len(seeds)} seeds", disable=not progress)
+    if backend == "ray":
+        from nasbench.scale import ray_map
+        results = ray_map(_search, jobs, lambda done, total: bar.update(done - bar.n))
+    else:
+        results = []
+        for job in jobs:
+            results.append(_search(*job))
+            bar.update()
+    bar.close()
+    rows = []
+    for (method, space, seed, run_dir, *_), (peak, stderr) in zip(jobs, results):
+        if not (Path(run_dir) / "events.jsonl").exists():
+            rows.append(RunRow(run_dir, "refused", method=method, space=space, seed=seed,
                                error=(stderr.strip().splitlines() or ["no output"])[-1]))
             continue
         row = load_run(run_dir)
         # above what an idle process with torch loaded holds
-        row.peak_memory_mb = peak[0] - baseline if peak and baseline is not None else None
+        row.peak_memory_mb = peak - baseline if peak is not None and baseline is not None else None
         rows.append(row)
     return rows
+
+
+def _search(method: str, space: str, seed: int, run_dir: str, steps: int | None, dataset: str,
+            settings: dict) -> tuple[float | None, str]:
+    """One `nasbench run` in its own process: its peak resident memory (MB) and its stderr."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-c", _MEASURED_RUN, "run", method, "--space", space, "--dataset", dataset,
+           "--seed", str(seed), "--out", run_dir, "--force", "--quiet"]
+    if steps is not None:
+        cmd += ["--steps", str(steps)]
+    for key, value in settings.items():
+        cmd += ["--set", f"{key}={value}"]
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(run_dir) / "stderr.txt", "w+") as err:
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        err.seek(0)
+        lines = err.read().strip().splitlines()
+    peak = [float(l.split()[1]) for l in lines if l.startswith("PEAK_MB ")]
+    return (peak[0] if peak else None), "\n".join(l for l in lines if not l.startswith("PEAK_MB "))
+
+
+# The methods of notebook 10, per table: those that search a cell, and those that search a chain.
+CELL_METHODS = ("random", "oneshot", "darts", "enas", "gdas", "snas", "pc-darts", "nasp", "darts-minus")
+CHAIN_METHODS = ("spos", "fairnas", "proxyless", "fbnet", "single-path")
+SPACES = {"nb201": ("nb201-small", CELL_METHODS), "chain": ("chain-small", CHAIN_METHODS)}
+RECORDING = "recording.json"
+
+
+@dataclass
+class Recording:
+    """Notebook 10's whole comparison: the rows of both tables (judged on their common sets), the
+    stand-alone random-search baseline, the zero-cost proxies' rho, and how it was made."""
+    rows: dict[str, list[RunRow]]          # "nb201" | "chain" -> rows
+    baseline: list[dict]
+    proxy_rho: dict[str, dict[str, list[float]]]
+    settings: dict
+    made: dict = field(default_factory=dict)
+
+
+def record(out: str | os.PathLike, *, seeds: Sequence[int] = (0, 1, 2), steps: int = 150,
+           settings: dict | None = None, proxy_seeds: Sequence[int] = (0, 1), proxy_archs: int | None = None,
+           methods: dict[str, Sequence[str]] | None = None, backend: str = "process",
+           progress: bool = True) -> Recording:
+    """Run notebook 10's comparison into `out` and keep it as a recording: every search (as Ray
+    tasks with `backend="ray"`), then the random-search baseline at the searches' median time, then
+    the zero-cost proxies; the event logs stay (checkpoints are dropped) and `recording.json` holds
+    the rest, with the table the logs give, so that a recording and its logs cannot disagree.
+    `methods` maps "nb201"/"chain" to the methods to run (default: all of notebook 10's)."""
+    import json
+    import platform
+    import sys
+
+    from nasbench.bench.build import versions
+    from nasbench.evaluate import zero_cost
+
+    out = Path(out)
+    load_before = os.getloadavg()
+    settings = {m: dict(v) for m, v in (settings or {}).items()}
+    methods = {k: list(v) for k, v in (methods or {k: m for k, (_, m) in SPACES.items()}).items()}
+    from nasbench.methods import METHODS
+    rows = {}
+    for key, names in methods.items():
+        space = SPACES[key][0]
+        rows[key] = run_methods([m for m in names if m in METHODS], space, out / key, seeds=seeds, steps=steps,
+                                settings=settings, backend=backend, progress=progress)
+    walls = [r.wall for r in rows.get("nb201", []) if r.status == "completed" and r.wall]
+    budget = float(np.median(walls)) if walls else 5.0
+    baseline = [dict(random_standalone("nb201-small", budget, seed=s, progress=progress), budget=budget)
+                for s in seeds]
+    proxy_rho: dict = {}
+    for key in methods:
+        table = SPACES[key][0]
+        for seed in proxy_seeds:
+            archs = None
+            if proxy_archs:
+                from nasbench.bench import load_table
+                archs = [e.choices for e in list(load_table(table).entries.values())[:proxy_archs]]
+            for proxy, r in zero_cost.rank_against_table(table, seed=seed, archs=archs, progress=progress).items():
+                proxy_rho.setdefault(table, {}).setdefault(proxy, []).append(r["spearman"])
+    for path in out.glob("*/*/checkpoint.pt"):
+        path.unlink()                       # a recording keeps what the views and the table read
+    made = {"command": " ".join([Path(sys.executable).name, *sys.argv]) if sys.argv else "",
+            "machine": platform.processor() or platform.machine(), "backend": backend, "versions": versions(),
+            # the machine's load (1, 5, 15 min) before and after: wall times are only comparable at equal load
+            "loadavg": [list(load_before), list(os.getloadavg())]}
+    recording = Recording({k: on_common_set(v) for k, v in rows.items()}, baseline, proxy_rho,
+                          {"seeds": list(seeds), "steps": steps, "settings": settings,
+                           "proxy_seeds": list(proxy_seeds), "proxy_archs": proxy_archs, "methods": methods},
+                          made)
+    runs = {k: [{"dir": str(Path(r.dir).relative_to(out)), "peak_memory_mb": r.peak_memory_mb, **_judged(r)}
+                for r in v] for k, v in recording.rows.items()}
+    (out / RECORDING).write_text(json.dumps(
+        {"settings": recording.settings, "made": made, "runs": runs, "baseline": baseline,
+         "proxy_rho": proxy_rho}, indent=1, default=_jsonable) + "\n")
+    return recording
+
+
+def _judged(row: RunRow) -> dict:
+    """What the table says of a run, as recording.json keeps it (to check against the log)."""
+    return {"method": row.method, "seed": row.seed, "status": row.status, "best": row.best, "truth": row.truth,
+            "rank": row.rank, "tau": None if row.tau is None else round(row.tau[0], 6), "n_eval": row.n_eval}
+
+
+def _jsonable(value):
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    raise TypeError(f"cannot write {type(value).__name__} to recording.json")
+
+
+def load_recording(path: str | os.PathLike, check: bool = True) -> Recording:
+    """A recording made by `record`: its runs read again from their event logs (judged on each
+    seed's common set, peak memory from the record). With `check`, every run must give the table
+    recording.json wrote when it was made (a missing, edited or stale log is an error)."""
+    import json
+
+    path = Path(path)
+    if not (path / RECORDING).exists():
+        raise FileNotFoundError(f"{path} holds no {RECORDING}: make one with `make recordings` "
+                                f"or nasbench.compare.record")
+    data = json.loads((path / RECORDING).read_text())
+    rows = {}
+    for key, runs in data["runs"].items():
+        rows[key] = on_common_set([load_run(path / run["dir"]) for run in runs])
+        for row, run in zip(rows[key], runs):
+            row.peak_memory_mb = run["peak_memory_mb"]
+            if check:
+                now = json.loads(json.dumps(_judged(row), default=_jsonable))
+                wrote = {k: run[k] for k in now}
+                if now != wrote:
+                    diff = {k: (wrote[k], now[k]) for k in now if now[k] != wrote[k]}
+                    raise ValueError(f"{path / run['dir']}: its log no longer gives what {RECORDING} "
+                                     f"recorded (recorded, now): {diff}")
+    return Recording(rows, data["baseline"], data["proxy_rho"], data["settings"], data["made"])
 
 
 # `nasbench run ...`, then its own peak resident memory (Linux's VmHWM, which a new program starts
@@ -308,3 +443,54 @@ def _peak_rss_mb() -> float | None:
         return int(out.split()[-1]) / 1024
     except (subprocess.CalledProcessError, ValueError, IndexError):
         return None
+
+
+def check_recording(path: str | os.PathLike, out: str | os.PathLike, *, backend: str = "process",
+                    progress: bool = True) -> list[str]:
+    """Make the recording at `path` again in `out`, with the settings it was made with, and list
+    every run whose returned architecture, rank or tau differs (empty: the recording is what its
+    command produces on this machine)."""
+    recorded = load_recording(path)
+    s = recorded.settings
+    again = record(out, seeds=s["seeds"], steps=s["steps"], settings=s["settings"], proxy_seeds=s["proxy_seeds"],
+                   proxy_archs=s["proxy_archs"], methods=s["methods"], backend=backend, progress=progress)
+    problems = []
+    for key, rows in recorded.rows.items():
+        for old, new in zip(rows, again.rows[key], strict=True):
+            was, now = _judged(old), _judged(new)
+            if was != now:
+                problems.append(f"{key}/{Path(old.dir).name}: recorded {was}, made again {now}")
+    return problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m nasbench.compare record DIR`: notebook 10's comparison, recorded;
+    `python -m nasbench.compare check DIR`: made again, and compared with the recording."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m nasbench.compare", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("record", help="run notebook 10's comparison (its default mode) and record it in DIR")
+    rec.add_argument("dir")
+    rec.add_argument("--backend", choices=("process", "ray"), default="process",
+                     help="ray: the searches as Ray tasks, on every core (or the cluster at RAY_ADDRESS)")
+    rec.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    rec.add_argument("--steps", type=int, default=150)
+    chk = sub.add_parser("check", help="make the recording in DIR again (in a temporary directory) and "
+                                       "list the runs that differ")
+    chk.add_argument("dir")
+    chk.add_argument("--backend", choices=("process", "ray"), default="process")
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            problems = check_recording(args.dir, tmp, backend=args.backend)
+        print("\n".join(problems) or f"{args.dir}: every run is what its command makes again")
+        return 1 if problems else 0
+    recording = record(args.dir, seeds=args.seeds, steps=args.steps, backend=args.backend)
+    for key, rows in recording.rows.items():
+        print(format_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,6 +1,5 @@
 """Ground-truth tables: what ships, queries, the truth attached to eval events, building in
 parallel (process pool; Ray when installed) and verifying by retraining."""
-import importlib.util
 import json
 
 import numpy as np
@@ -117,21 +116,11 @@ def test_build_in_a_process_pool_equals_building_in_process(tmp_path):
     assert loaded.seeds == [0, 1] and loaded.record["record"]["backend"] == "process"
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
-def test_trials_on_ray_equal_trials_in_process():
-    from nasbench.bench.build import run_trials
-    trials = [("nb201-small", (1, 1, 1), 0, TINY), ("nb201-small", (3, 0, 2), 1, TINY)]
-    reference = [run_trial(*t) for t in trials]
-    results = run_trials(trials, backend="ray")
-    assert [r["test_acc"] for r in results] == [r["test_acc"] for r in reference]
-
-
 def test_ray_start_up_that_times_out_is_tried_again():
     """On a loaded machine Ray's node can miss its fixed 30 s to register: that start-up is
     retried after a clean shutdown, and one that never works ends in one clear error. (A stand-in
-    for the ray module: the real start-up is test_trials_on_ray_equal_trials_in_process.)"""
-    from nasbench.bench.build import _start_ray
+    for the ray module: the real start-up is in test_recording.)"""
+    from nasbench.scale import start_ray
 
     class Ray:
         def __init__(self, failures):
@@ -146,11 +135,11 @@ def test_ray_start_up_that_times_out_is_tried_again():
             self.calls.append("shutdown")
 
     slow = Ray(failures=1)
-    _start_ray(slow)
+    start_ray(slow)
     assert slow.calls == ["init", "shutdown", "init"]
     never = Ray(failures=99)
     with pytest.raises(RuntimeError, match="Ray did not start after 3 attempts"):
-        _start_ray(never)
+        start_ray(never)
     assert never.calls == ["init", "shutdown"] * 3
 
 

@@ -65,7 +65,8 @@ def run_trials(trials: list[Trial], workers: int = 1, backend: str = "process",
                progress: Callable[[int, int], None] | None = None) -> list[dict]:
     """Run every trial; results in the order of `trials`."""
     if backend == "ray":
-        return _run_ray(trials, progress)
+        from nasbench.scale import ray_map
+        return ray_map(_star, [(t,) for t in trials], progress)
     if backend != "process":
         raise ValueError(f"backend must be process or ray, got {backend!r}")
     results: list[dict] = []
@@ -84,44 +85,6 @@ def run_trials(trials: list[Trial], workers: int = 1, backend: str = "process",
             if progress:
                 progress(len(results), len(trials))
     return results
-
-
-def _run_ray(trials: list[Trial], progress) -> list[dict]:
-    try:
-        import ray
-    except ImportError:
-        raise RuntimeError("backend ray needs Ray: pip install 'nasbench[ray]'") from None
-    started = not ray.is_initialized()
-    if started:
-        _start_ray(ray)
-    try:
-        remote = ray.remote(num_cpus=1)(_star)
-        pending = {remote.remote(t): i for i, t in enumerate(trials)}
-        results: list[dict | None] = [None] * len(trials)
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                results[pending.pop(ref)] = ray.get(ref)
-            if progress:
-                progress(len(trials) - len(pending), len(trials))
-        return results  # type: ignore[return-value]
-    finally:
-        if started:
-            ray.shutdown()
-
-
-def _start_ray(ray, attempts: int = 3) -> None:
-    """Join the cluster at RAY_ADDRESS, else start a local one. Ray gives its local node a fixed
-    30 s to register; on a loaded laptop or CI machine that can run out, so start-up is tried
-    again (a clean shutdown in between) before the error reaches the user."""
-    for attempt in range(1, attempts + 1):
-        try:
-            ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False)
-            return
-        except Exception as error:  # Ray raises a bare Exception when its node times out at start-up
-            ray.shutdown()
-            if attempt == attempts:
-                raise RuntimeError(f"Ray did not start after {attempts} attempts: {error}") from error
 
 
 def versions() -> dict:
