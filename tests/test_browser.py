@@ -2,8 +2,10 @@
 started with the repository's configuration, in smoke mode: Run All, then
 
 - nothing to dismiss on opening (no kernel dialog, no news prompt) and no error output;
-- every figure on the page drew data; every live view grew while its cell was still running
-  (view.js logs each redraw; a live view turns static only at run_end, inside the cell);
+- every figure on the page drew data; every live view got data while its cell was still running,
+  and was redrawn with it (view.js logs each redraw; a live view turns static only at run_end,
+  inside the cell), or, on a busy machine, had the run's end overtake its redraw (view.js logs the
+  updates a removed view got but never drew); at least one view per notebook grew on screen;
 - the bytes over the kernel websocket stay within the target (8 MB for 04_darts in default mode;
   smoke mode moves less);
 - saved and opened again, the notebook shows every view as a static figure (no widget state
@@ -73,16 +75,26 @@ def test_notebook_runs_in_the_browser_with_live_views_kept_on_reopen(lab, browse
     assert not blank, f"screenshots that show no drawn data: {blank}"
     failed = [e for e in run.live_log if "error" in e]
     assert not failed, f"a view failed to redraw: {failed[0]} {[c for c in run.console if 'nasbench' in c]}"
+    drawn = [e for e in run.live_log if "points" in e]
     keys = {e["key"] for e in run.live_log}
+    grown = []
     for key in keys:
-        log = [e for e in run.live_log if e["key"] == key]
-        # initial: what the view showed when made (-1: first drawn after updates came; 0: empty).
+        log = [e for e in drawn if e["key"] == key]
+        initial = max(log[0]["initial"], 0) if log else 0
         # A view the Dashboard adds at an event may start with its data drawn (SupernetGraph: the
-        # whole space at run_start); then being redrawn while the cell runs is what shows it live.
-        grew = max(e["points"] for e in log) > max(log[0]["initial"], 0)
-        joined_drawn = log[0]["initial"] > 0
-        assert (grew or joined_drawn) and max(e["updates"] for e in log) >= 1, \
-            f"a live view never grew while its cell ran: {log}"
+        # whole space at run_start); being redrawn while the cell runs is what shows it live.
+        if log and (max(e["points"] for e in log) > initial or log[0]["initial"] > 0) \
+                and max(e["updates"] for e in log) >= 1:
+            grown.append(key)
+            continue
+        # On a busy machine a short smoke run can end before the page draws an update that came:
+        # the view then logs, as its static figure replaces it, the updates it got but never drew.
+        # Those updates came while the cell ran, so the view was live; the page was only slow.
+        overtaken = [e for e in run.live_log if e["key"] == key and e.get("overtaken")]
+        assert overtaken and max(e["updates"] for e in overtaken) >= 1, \
+            f"a live view got no update while its cell ran: {[e for e in run.live_log if e['key'] == key]}"
+    if keys:   # and the page does draw live: at least one view grew on screen while its cell ran
+        assert grown, f"no live view was redrawn with new data while its cell ran: {run.live_log}"
     assert not any(p["live"] for p in run.plots), "a view still live after its run ended"
     if run.live_log:   # one plotly.js on the page: the live views use the one JupyterLab's extension loads
         assert run.plotly_from in ("extension", "page"), run.plotly_from

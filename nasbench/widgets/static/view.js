@@ -182,6 +182,7 @@ export default {
     const picked = new Map();  // a dropdown the reader used: menu -> button (kept across redraws)
     const budget = new RedrawBudget();
     let drawing = Promise.resolve();
+    let drawn = 0;   // the updates the last finished redraw showed
     const redraw = () => {
       const wait = budget.request(performance.now());
       if (wait === null) return;  // updates that come meanwhile are drawn together, as the latest state
@@ -201,6 +202,7 @@ export default {
           }
           budget.done(performance.now());
           plot.dataset.updates = String(updates);
+          drawn = Math.max(drawn, updates);
           log({ key: s.key, updates, points: points(fig.data), initial: s.initial });
         }).catch((error) => {
           console.error("nasbench: a view could not redraw", error);
@@ -213,6 +215,8 @@ export default {
     const resize = new ResizeObserver(() => { if (plot.data) Plotly.Plots.resize(plot); });
     resize.observe(el);
     return () => {
+      FIGURES.read(model);
+      if (s.updates > drawn) log({ key: s.key, updates: s.updates, drawn, overtaken: true, initial: s.initial });
       s.redraws.delete(redraw);
       resize.disconnect();
       Plotly.purge(plot);
