@@ -369,3 +369,35 @@ def test_every_check_has_a_known_wrong_answer(module, check):
     WRONG above, or in a test file of its own that names it and asserts the fallback."""
     key = f"{module.__name__.rsplit('.', 1)[1]}.{check}"
     assert key in WRONG or fallback_tests_naming(check), f"{key} has no known-wrong answer in any test"
+
+
+# -- every notebook has an exercise in which the student writes the method's core update -----------
+CORE = {
+    "00_tour": "tour.check_ws_step",                      # random search with weight sharing: one step
+    "01_smash": "smash.check_weight_slice",               # the generated weight slice
+    "02_enas": "enas.check_controller_loss",              # the controller step
+    "03_one_shot": "one_shot.check_path_dropout",         # path dropout
+    "04_darts": "darts.check_unrolled_grad",              # the second-order architecture gradient
+    "05_proxylessnas": "hardware.check_binary_connect_grad",
+    "06_fbnet": "hardware.check_gumbel_softmax",          # the sampler with its temperature
+    "07_spos": "spos.check_next_generation",              # the evolution step
+    "08_single_path_nas": "single_path.check_decide",     # the indicators of a layer
+    "09_fairnas": "fairnas.check_fair_step",              # the strict-fair batch
+    "10_compare": "compare.check_synflow",                # the zero-cost proxy
+    "11_after_darts": "after_darts.check_straight_through",  # GDAS' sampler
+}
+
+
+@pytest.mark.parametrize("notebook", sorted(CORE))
+def test_every_notebook_has_a_core_update_exercise(notebook):
+    """The notebook calls `attempt` with the check of its core update, right after the stub's own
+    cell, and that check has known-wrong answers."""
+    import json
+    from pathlib import Path
+    cells = json.loads((Path(__file__).parents[1] / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
+    check = CORE[notebook].split(".")[1]
+    calls = [i for i, c in enumerate(cells) if f"{check})" in "".join(c["source"]) and "attempt(" in "".join(c["source"])]
+    assert calls, f"{notebook} does not check its core exercise with {check}"
+    stub = "".join(cells[calls[0] - 1]["source"])
+    assert cells[calls[0] - 1]["cell_type"] == "code" and "raise NotImplementedError" in stub
+    assert CORE[notebook] in WRONG or fallback_tests_naming(check)
