@@ -1,24 +1,43 @@
 """The checks of notebook 10's exercises: right answers pass; wrong, raising and unwritten ones
 get the right verdict from `attempt`, never a traceback."""
+import copy
+
 import numpy as np
 import pytest
+import torch
 from scipy.stats import kendalltau
+from torch import nn
 
 from nasbench.exercises import attempt
 from nasbench.exercises.compare import (ceiling_reference, check_ceiling, check_synflow,
                                         synflow_reference)
 
 
-def synflow_right(W1, W2):
-    return 2 * np.abs(W2).sum(0) @ np.abs(W1).sum(1)
+def _synflow(net, input_shape, positive=True, copy_first=True, params=None):
+    net = (copy.deepcopy(net) if copy_first else net).double()
+    if positive:
+        with torch.no_grad():
+            for p in net.parameters():
+                p.abs_()
+    net(torch.ones(1, *input_shape, dtype=torch.float64)).sum().backward()
+    layers = [m.weight for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv2d))] if params is None else params(net)
+    return sum(float((w.detach() * w.grad).abs().sum()) for w in layers)
 
 
-def synflow_signed(W1, W2):           # forgets the absolute values
-    return 2 * W2.sum(0) @ W1.sum(1)
+def synflow_right(net, input_shape):  # written from the definition, on a copy
+    return _synflow(net, input_shape)
 
 
-def synflow_half(W1, W2):             # counts one layer only
-    return np.abs(W2).sum(0) @ np.abs(W1).sum(1)
+def synflow_signed(net, input_shape):  # forgets to make the weights positive
+    return _synflow(net, input_shape, positive=False)
+
+
+def synflow_in_place(net, input_shape):  # leaves the network's weights positive
+    return _synflow(net, input_shape, copy_first=False)
+
+
+def synflow_with_biases(net, input_shape):  # counts the biases too
+    return _synflow(net, input_shape, params=lambda n: list(n.parameters()))
 
 
 def ceiling_right(accs):
@@ -48,7 +67,7 @@ def unwritten(*args):
 
 
 @pytest.mark.parametrize("check, reference, right, wrongs", [
-    (check_synflow, synflow_reference, synflow_right, [synflow_signed, synflow_half]),
+    (check_synflow, synflow_reference, synflow_right, [synflow_signed, synflow_in_place, synflow_with_biases]),
     (check_ceiling, ceiling_reference, ceiling_right, [ceiling_pairwise, ceiling_tau_a]),
 ])
 def test_verdicts(check, reference, right, wrongs, capsys):

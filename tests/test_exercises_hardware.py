@@ -52,12 +52,20 @@ def test_gumbel_softmax_check():
     def also_wrong(theta, tau, u):  # uses the uniform noise itself
         return torch.softmax((theta + u) / tau, -1)
 
+    def tau_on_theta_only(theta, tau, u):  # the temperature divides theta but not the noise
+        return torch.softmax(theta / tau - torch.log(-torch.log(u)), -1)
+
+    def tau_multiplies(theta, tau, u):  # times tau instead of divided by it
+        return torch.softmax((theta - torch.log(-torch.log(u))) * tau, -1)
+
     def unwritten(theta, tau, u):
         raise NotImplementedError
     check, ref = ex.check_gumbel_softmax, ex.gumbel_softmax_reference
     assert _verdict(right, ref, check) == "right"
     assert _verdict(wrong, ref, check) == "fallback"
     assert _verdict(also_wrong, ref, check) == "fallback"
+    assert _verdict(tau_on_theta_only, ref, check) == "fallback"
+    assert _verdict(tau_multiplies, ref, check) == "fallback"
     assert _verdict(unwritten, ref, check) == "fallback"
     assert math.isclose(float(ref(torch.zeros(2), 1.0, torch.tensor([math.exp(-1), math.exp(-math.e)]))[0]),
                         1 / (1 + math.exp(-1)), rel_tol=1e-6)

@@ -33,7 +33,7 @@ def check_straight_through(straight_through) -> None:
         expected = np.eye(5)[np.argmax(a + g, axis=1)]
         assert np.allclose(h.detach().numpy(), expected, atol=1e-6), \
             "the forward value must be one-hot at argmax(alpha + g)"
-        assert h.requires_grad, "no gradient reaches alpha: keep p in h (one_hot - p.detach() + p)"
+        assert h.requires_grad, "no gradient reaches alpha: h must carry the gradient of p"
         (h * torch.tensor(c)).sum().backward()
         for row in range(3):
             p = scipy.special.softmax((a[row] - scipy.special.logsumexp(a[row]) + g[row]) / tau)

@@ -1,4 +1,4 @@
-"""Exercises of notebooks/10_compare.ipynb: the synflow proxy by hand, and a table's ceiling."""
+"""Exercises of notebooks/10_compare.ipynb: the synflow proxy of a network, and a table's ceiling."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,30 +8,42 @@ from torch import nn
 from nasbench.evaluate.zero_cost import score
 
 
-def synflow_reference(W1: np.ndarray, W2: np.ndarray) -> float:
-    """synflow of x -> W2 relu(W1 x) (no biases), computed by the library on a real network."""
-    net = nn.Sequential(nn.Linear(W1.shape[1], W1.shape[0], bias=False), nn.ReLU(),
-                        nn.Linear(W2.shape[1], W2.shape[0], bias=False)).double()
-    with torch.no_grad():
-        net[0].weight.copy_(torch.as_tensor(W1))
-        net[2].weight.copy_(torch.as_tensor(W2))
-    x = torch.zeros(2, W1.shape[1], dtype=torch.float64)
-    return score(net, x, torch.zeros(2, dtype=torch.long), "synflow")
+def synflow_reference(net: nn.Module, input_shape) -> float:
+    """synflow of `net` (Conv2d / Linear layers, no batch norm) by the library, on a copy."""
+    return score(net, torch.zeros(1, *input_shape), torch.zeros(1, dtype=torch.long), "synflow")
 
 
 def check_synflow(synflow) -> None:
-    """Against the closed form: with every weight made positive and an input of ones, the sum of
-    |W * dR/dW| over one layer equals R = 1^T |W2| |W1| 1 itself, so synflow = 2R; and the
-    sign of a weight must not matter."""
+    """Against the closed form on bias-free ReLU MLPs of 2 and 3 layers (with every weight made
+    positive the ReLUs pass everything, R = 1^T |W_L| ... |W_1| 1 is linear in each layer's weights,
+    so each layer's sum of |W * dR/dW| is R itself: synflow = L * R); the network must come back
+    unchanged (signs restored); then a small conv net with biases against the library's score."""
     rng = np.random.default_rng(0)
-    for shape in ((3, 4, 2), (5, 2, 3)):
-        hidden, d, out = shape
-        W1, W2 = rng.normal(size=(hidden, d)), rng.normal(size=(out, hidden))
-        expected = 2 * np.ones(out) @ np.abs(W2) @ np.abs(W1) @ np.ones(d)
-        got = float(synflow(W1, W2))
-        assert abs(got - expected) < 1e-8 * expected, f"for W1 {W1.shape}, W2 {W2.shape}: got {got:.5f}, expected {expected:.5f}"
-    flipped = float(synflow(-W1, W2))
-    assert abs(flipped - expected) < 1e-8 * expected, "synflow uses |W|: flipping the signs of W1 must not change it"
+    for sizes in ((4, 3, 2), (5, 6, 3, 2)):
+        Ws = [rng.normal(size=(o, i)) for i, o in zip(sizes[:-1], sizes[1:])]
+        layers = []
+        for W in Ws:
+            lin = nn.Linear(W.shape[1], W.shape[0], bias=False).double()
+            with torch.no_grad():
+                lin.weight.copy_(torch.as_tensor(W))
+            layers += [lin, nn.ReLU()]
+        net = nn.Sequential(*layers[:-1])
+        R = np.ones(sizes[-1]) @ np.linalg.multi_dot([np.abs(W) for W in Ws[::-1]]) @ np.ones(sizes[0])
+        expected = len(Ws) * R
+        got = float(synflow(net, (sizes[0],)))
+        assert abs(got - expected) < 1e-8 * expected, f"an MLP of {len(Ws)} layers {sizes}: got {got:.5f}, expected {expected:.5f}"
+        for lin, W in zip(net[::2], Ws):
+            assert np.allclose(lin.weight.detach().double().numpy(), W), \
+                "the network's weights changed: restore their signs (or work on a copy)"
+    torch.manual_seed(0)
+    conv = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 4, 3), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(4 * 4 * 4, 5))
+    keep = [p.detach().clone() for p in conv.parameters()]
+    expected = synflow_reference(conv, (1, 6, 6))
+    got = float(synflow(conv, (1, 6, 6)))
+    assert abs(got - expected) < 1e-6 * expected, f"a conv net with biases: got {got:.5f}, expected {expected:.5f}"
+    assert all(torch.equal(p.detach().to(k.dtype), k) for p, k in zip(conv.parameters(), keep)), \
+        "the conv net's parameters changed: restore their signs (or work on a copy)"
 
 
 def ceiling_reference(accs: np.ndarray) -> float:

@@ -67,3 +67,54 @@ def check_derive_cell(derive_cell) -> None:
             for node in range(4):
                 got, want = set(map(tuple, yours[2 * node:2 * node + 2])), set(expected[2 * node:2 * node + 2])
                 assert got == want, f"node {node + 2}: you chose {sorted(got)}, the rule gives {sorted(want)}"
+
+
+# -- the architecture step with the second-order term (DARTS eqs. 6-8) -----------------------
+def unrolled_grad_reference(L_train, L_val, w: torch.Tensor, alpha: torch.Tensor, xi: float,
+                            r: float = 0.01) -> torch.Tensor:
+    """grad_alpha L_val(w', alpha) - xi * [grad_alpha L_train(w+, alpha) - grad_alpha L_train(w-, alpha)] / (2 eps),
+    w' = w - xi grad_w L_train(w, alpha), w+- = w +- eps v, v = grad_w' L_val(w', alpha),
+    eps = r / ||v||: `nasbench.methods.darts.unrolled_alpha_grad` on one flat w (plain SGD)."""
+    (g,) = torch.autograd.grad(L_train(w, alpha), w)
+    w_next = (w - xi * g).detach().requires_grad_()
+    d_alpha, v = torch.autograd.grad(L_val(w_next, alpha), [alpha, w_next])
+    eps = r / v.norm()
+    (g_plus,) = torch.autograd.grad(L_train((w + eps * v).detach(), alpha), alpha)
+    (g_minus,) = torch.autograd.grad(L_train((w - eps * v).detach(), alpha), alpha)
+    return d_alpha - xi * (g_plus - g_minus) / (2 * eps)
+
+
+def _tiny_bilevel(seed: int, K: int = 4, d: int = 3, n: int = 12):
+    """A smooth tiny search problem: prediction sum_k softmax(alpha)_k tanh(x W_k), squared error
+    on a training and a validation set; w flat (d K,), alpha (K,)."""
+    rng = np.random.default_rng(seed)
+
+    def loss(x, y):
+        return lambda w, a: ((torch.softmax(a, 0) * torch.tanh(x @ w.view(d, K))).sum(1) - y).pow(2).mean()
+    data = [torch.tensor(rng.normal(size=s)) for s in ((n, d), (n,), (n, d), (n,))]
+    w = torch.tensor(rng.normal(size=d * K), requires_grad=True)
+    alpha = torch.tensor(rng.normal(size=K), requires_grad=True)
+    return loss(*data[:2]), loss(*data[2:]), w, alpha
+
+
+def check_unrolled_grad(unrolled_grad) -> None:
+    """Against the exact gradient of the unrolled validation loss L_val(w - xi grad_w L_train(w, alpha), alpha)
+    with respect to alpha, which autograd computes here by differentiating through the weight step
+    (create_graph); your finite difference must match it closely. xi = 0 must be the first-order
+    gradient."""
+    for seed, xi in ((0, 0.0), (1, 0.5), (2, 1.0), (3, 0.3)):
+        L_train, L_val, w, alpha = _tiny_bilevel(seed)
+        got = unrolled_grad(L_train, L_val, w, alpha, xi)
+        assert isinstance(got, torch.Tensor) and got.shape == alpha.shape, \
+            f"return a tensor shaped like alpha {tuple(alpha.shape)}"
+        (g,) = torch.autograd.grad(L_train(w, alpha), w, create_graph=True)
+        (exact,) = torch.autograd.grad(L_val(w - xi * g, alpha), alpha)
+        if xi == 0:
+            assert torch.allclose(got.detach(), exact, atol=1e-8), \
+                "with xi = 0 the result must be the first-order gradient grad_alpha L_val(w, alpha)"
+            continue
+        err = float((got.detach() - exact).norm() / exact.norm())
+        first = float((torch.autograd.grad(L_val((w - xi * g).detach(), alpha), alpha)[0] - exact).norm() / exact.norm())
+        assert err < 2e-3, (f"xi={xi}: relative error {err:.2e} against the exact unrolled gradient "
+                            f"(the first-order term alone is off by {first:.2e}): check the second-order "
+                            f"term's sign, its step eps and where it is evaluated")

@@ -1,4 +1,5 @@
-"""Exercises of notebooks/02_enas.ipynb: the REINFORCE loss with a baseline, and the attention
+"""Exercises of notebooks/02_enas.ipynb: the REINFORCE loss with a baseline, the controller step
+(rewards, moving baseline, averaged loss), and the attention
 step that picks a node's input."""
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import torch
 
 from nasbench.spaces import NB201Space
-from nasbench.supernet.controller import Controller, reinforce_loss
+from nasbench.supernet.controller import Controller, reinforce_loss, update_baseline
 
 
 def reinforce_loss_reference(log_prob: torch.Tensor, reward: float, baseline: float) -> torch.Tensor:
@@ -63,3 +64,55 @@ def check_attention(attention) -> None:
         got = np.asarray(got.detach() if torch.is_tensor(got) else got, dtype=float).reshape(-1)
         assert got.shape == (i,), f"expected one logit per earlier node ({i}), got shape {got.shape}"
         assert np.allclose(got, expected, atol=1e-8), f"logits {np.round(got, 3)} != {np.round(expected, 3)}"
+
+
+# -- the controller step: rewards, the moving baseline, the averaged loss -------------------------
+def controller_loss_reference(log_probs, accs, entropies, baseline: float, bl_dec: float = 0.99,
+                              entropy_weight: float = 1e-4) -> tuple[torch.Tensor, float]:
+    """The loss of one controller step over its samples (`Reinforce.step`), and the baseline after
+    it: per sample in order, R = acc + entropy_weight * H, the baseline moves towards R first, then
+    -log pi * (R - b); the losses are averaged."""
+    losses = []
+    for log_prob, acc, entropy in zip(log_probs, accs, entropies):
+        reward = float(acc) + entropy_weight * float(entropy)
+        baseline = update_baseline(baseline, reward, bl_dec)
+        losses.append(reinforce_loss(log_prob, reward, baseline))
+    return torch.stack(losses).mean(), baseline
+
+
+def check_controller_loss(controller_loss) -> None:
+    """A two-sample case worked by hand (loss, gradients, baseline), then by exact enumeration on a
+    27-cell space: with the baseline moved before the loss, R - b_new = bl_dec (R - b), so the
+    expected gradient of your loss must be -bl_dec * grad E_pi[R]."""
+    lp = torch.tensor([-1.0, -2.0], dtype=torch.float64, requires_grad=True)
+    # R1 = 0.5 + 0.1 * 2 = 0.7; b1 = 0.4 - 0.5 (0.4 - 0.7) = 0.55; loss1 = 1.0 * (0.7 - 0.55) = 0.15
+    # R2 = 0.9 + 0.1 * 1 = 1.0; b2 = 0.55 - 0.5 (0.55 - 1.0) = 0.775; loss2 = 2.0 * 0.225 = 0.45
+    out = controller_loss([lp[0], lp[1]], [0.5, 0.9], [2.0, 1.0], 0.4, bl_dec=0.5, entropy_weight=0.1)
+    assert isinstance(out, tuple) and len(out) == 2, "return (loss, new baseline)"
+    loss, b = out
+    assert torch.is_tensor(loss) and loss.dim() == 0, "the loss must be a scalar tensor (it is backpropagated)"
+    assert abs(float(b) - 0.775) < 1e-9, (f"the baseline after two samples should be 0.775, got {float(b):.4f} "
+                                          "(each sample moves it towards its reward, entropy bonus included)")
+    assert abs(float(loss.detach()) - 0.3) < 1e-9, \
+        f"the loss of the worked case is 0.3 (the mean of 0.15 and 0.45), got {float(loss.detach()):.4f}"
+    (grad,) = torch.autograd.grad(loss, lp)
+    assert torch.allclose(grad, torch.tensor([-0.075, -0.1125], dtype=grad.dtype)), \
+        f"d loss / d log pi should be (-0.075, -0.1125), got {grad.tolist()}"
+    space = NB201Space(nodes=3, ops=["none", "skip_connect", "nor_conv_3x3"])
+    torch.manual_seed(1)
+    controller = Controller(space, lstm_size=8).double()
+    params = list(controller.parameters())
+    rng = np.random.default_rng(1)
+    archs = list(space.enumerate())
+    acc = dict(zip(archs, rng.random(len(archs))))
+    expected = [torch.zeros_like(p) for p in params]
+    for a in archs:
+        lp = controller(a).log_prob
+        loss, _ = controller_loss([lp], [acc[a]], [0.0], 0.3, bl_dec=0.9, entropy_weight=0.0)
+        for e, g in zip(expected, torch.autograd.grad(loss, params, allow_unused=True)):
+            if g is not None:
+                e += float(lp.detach().exp()) * g
+    exact = torch.autograd.grad(sum(controller(a).log_prob.exp() * acc[a] for a in archs), params, allow_unused=True)
+    for e, g in zip(expected, exact):
+        assert torch.allclose(e, torch.zeros_like(e) if g is None else -0.9 * g, atol=1e-10), \
+            "over every cell, your loss's expected gradient is not -bl_dec * grad E[R]"

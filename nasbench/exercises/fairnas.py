@@ -1,10 +1,15 @@
-"""Exercises of notebooks/09_fairnas.ipynb: the strict-fair sampler, and Kendall's tau."""
+"""Exercises of notebooks/09_fairnas.ipynb: the strict-fair sampler, one strict-fair step, and
+Kendall's tau."""
 from __future__ import annotations
 
+import copy
 from collections import Counter
 
 import numpy as np
+import torch
 from scipy import stats
+from torch import nn
+from torch.nn import functional as F
 
 from nasbench.evaluate.ranking import kendall_tau
 from nasbench.methods.fairnas import strict_fair_paths
@@ -59,3 +64,57 @@ def check_kendall_tau(tau) -> None:
             expected = stats.kendalltau(a, b).statistic
             got = float(tau(a, b))
             assert abs(got - expected) < 1e-9, f"n={n} ({kind}): you got {got:.4f}, scipy {expected:.4f}"
+
+
+# -- one strict-fair step: m paths, gradients summed, one update (FairNAS Algorithm 1) ----------------
+def fair_step_reference(supernet: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+                        y: torch.Tensor, paths) -> float:
+    """Forward and backward every path on the same batch, gradients accumulating, then one
+    optimizer step (`FairNAS.train_epoch`); returns the mean of the m losses."""
+    optimizer.zero_grad(set_to_none=True)
+    losses = []
+    for path in paths:
+        loss = F.cross_entropy(supernet(x, choices=path), y)
+        loss.backward()
+        losses.append(loss.item())
+    optimizer.step()
+    return float(np.mean(losses))
+
+
+def check_fair_step(fair_step) -> None:
+    """A real step on a small chain supernet with plain SGD, against an independent copy on which
+    each path's gradient is computed on its own: every weight must move by -lr times the sum of the
+    m paths' gradients, once (stale gradients left in .grad must not count); the returned value is
+    the mean of the m losses before the step."""
+    from nasbench.spaces import get_space
+    space = get_space("chain-small")
+    torch.manual_seed(0)
+    net = space.supernet(C=4, num_classes=10, in_channels=1)
+    lr, rng = 0.05, np.random.default_rng(0)
+    opt = torch.optim.SGD(net.parameters(), lr)
+    for p in net.parameters():
+        p.grad = torch.randn_like(p)          # left over from an earlier step
+    for _ in range(2):
+        x, y = torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))
+        paths = strict_fair_paths(space, rng)
+        twin = copy.deepcopy(net)
+        names = [n for n, _ in twin.named_parameters()]
+        total = [torch.zeros_like(p) for p in twin.parameters()]
+        losses = []
+        for path in paths:
+            loss = F.cross_entropy(twin(x, choices=path), y)
+            losses.append(loss.item())
+            for acc, g in zip(total, torch.autograd.grad(loss, list(twin.parameters()), allow_unused=True)):
+                if g is not None:
+                    acc += g
+        before = {n: p.detach().clone() for n, p in net.named_parameters()}
+        got = fair_step(net, opt, x, y, paths)
+        assert got is not None, "return the mean loss of the m paths (a float)"
+        assert abs(float(got) - np.mean(losses)) < 1e-5, \
+            f"returned {float(got):.5f}; the mean of the m paths' losses before the step is {np.mean(losses):.5f}"
+        for n, p in net.named_parameters():
+            want = before[n] - lr * total[names.index(n)]
+            if not torch.allclose(p.detach(), want, atol=1e-6):
+                one = before[n] - lr * total[names.index(n)] / len(paths)
+                hint = " (divided by m?)" if torch.allclose(p.detach(), one, atol=1e-6) else ""
+                raise AssertionError(f"{n} did not move by -lr * the sum of the m paths' gradients{hint}")

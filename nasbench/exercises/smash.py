@@ -84,3 +84,57 @@ def check_weight_norm(weight_norm) -> None:
     w = w.clone().requires_grad_(True)
     (weight_norm(w) * torch.randn_like(w)).sum().backward()
     assert abs(float((w.grad * w.detach()).sum())) < 1e-9, "the gradient should be orthogonal to w"
+
+
+# -- the generated weight slice of one op --------------------------------------------------------
+def weight_slice_reference(h: torch.Tensor, N: int, depth_compression: int, start: int, n_in: int,
+                           n_out: int) -> torch.Tensor:
+    """The op's 1x1 weight (n_out, n_in, 1, 1) out of the hypernet's output h (N dc N, k, S): lay
+    the blocks out as one (k N, S dc N) matrix, block (q, s) at rows q N.., columns s dc N..
+    (h[:, q, s] is the block row by row), then take the op's rows and its columns from slice
+    `start` on (`HyperNetworkSmash.generate`)."""
+    dc = depth_compression
+    k, S = h.shape[1:]
+    H = h.reshape(N, dc * N, k, S).permute(2, 0, 3, 1).reshape(k * N, S * dc * N)
+    col = start * dc * N
+    return H[:n_out, col:col + n_in, None, None]
+
+
+def check_weight_slice(weight_slice) -> None:
+    """Entry by entry against the layout written out as loops on random sizes, then against the
+    SMASH network's own `generate` for every op of a random architecture."""
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        N, dc, k, S = int(rng.choice([2, 4])), int(rng.choice([1, 2])), int(rng.integers(1, 4)), int(rng.integers(2, 5))
+        M = torch.tensor(rng.normal(size=(k * N, S * dc * N)))     # the whole matrix the hypernet encodes
+        h = torch.empty(N * dc * N, k, S, dtype=M.dtype)
+        for q in range(k):
+            for s in range(S):
+                for a in range(N):                                  # output unit q N + a
+                    for b in range(dc * N):                         # input channel s dc N + b
+                        h[a * dc * N + b, q, s] = M[q * N + a, s * dc * N + b]
+        start = int(rng.integers(S))
+        n_in = int(rng.integers(1, (S - start) * dc * N // N + 1)) * N   # whole banks of N channels
+        n_out = int(rng.integers(1, k + 1)) * N
+        got = weight_slice(h, N, dc, start, n_in, n_out)
+        assert isinstance(got, torch.Tensor) and tuple(got.shape) == (n_out, n_in, 1, 1), \
+            f"expected a tensor of shape {(n_out, n_in, 1, 1)}, got {getattr(got, 'shape', type(got))}"
+        want = M[:n_out, start * dc * N:start * dc * N + n_in]
+        bad = (got[:, :, 0, 0] != want).nonzero()
+        assert len(bad) == 0, (f"N={N}, depth_compression={dc}, start={start}: weight[{int(bad[0][0])}, "
+                               f"{int(bad[0][1])}] should be output unit {int(bad[0][0])}'s weight for input "
+                               f"channel {start * dc * N + int(bad[0][1])} of the layout")
+    from nasbench.spaces import get_space
+    space = get_space("smash-small")
+    torch.manual_seed(0)
+    net = space.supernet(num_classes=10, in_channels=1)
+    blocks = space.arch(space.sample(rng))
+    c, starts = net.embedding(blocks)
+    z = torch.randn(1, 1, *c.shape[1:])
+    with torch.no_grad():
+        h = net.hypernet(torch.cat([z, c[None].to(z)], 1))[0]
+        library = net.generate(blocks, z)
+    ops = [op for ops in blocks for op in ops]
+    for n, (op, w) in enumerate(zip(ops, library)):
+        got = weight_slice(h, space.N, net.embedding.dc, starts[n], w.shape[1], w.shape[0])
+        assert torch.equal(got, w), f"op {n} of a random SMASH architecture: not the weight `generate` gives it"

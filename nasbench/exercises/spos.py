@@ -1,12 +1,15 @@
-"""Exercises of notebooks/07_spos.ipynb: what one single-path step touches, and BN recalibration."""
+"""Exercises of notebooks/07_spos.ipynb: what one single-path step touches, BN recalibration, and
+one generation of the evolutionary search."""
 from __future__ import annotations
 
 from typing import Iterable, Sequence
 
 import numpy as np
 import torch
+from scipy import stats
 from torch import nn
 
+from nasbench.evaluate.evolution import crossover
 from nasbench.evaluate.scoring import recalibrate_bn
 
 
@@ -85,3 +88,70 @@ def check_recalibrate(recalibrate) -> None:
             "and average cumulatively: momentum=None?)"
         assert torch.allclose(bn.running_var, var, rtol=1e-3, atol=1e-4), \
             "a BN's running variance is not the average of its per-batch variances"
+
+
+# -- one generation of the evolutionary search (SPOS sec. 3.4) ------------------------------------
+def next_generation_reference(top: Sequence[tuple[int, ...]], space, rng: np.random.Generator,
+                              mutations: int, crossovers: int, mutation_prob: float,
+                              seen: set) -> list[tuple[int, ...]]:
+    """`mutations` mutants of random parents from `top` (each decision resampled with
+    `mutation_prob`), then `crossovers` uniform crossovers of two random parents; every child new
+    (not in `seen`, not twice), each drawn again when it is not, up to 10 tries per child wanted
+    (as `nasbench.evaluate.evolution.evolve`)."""
+    taken: set = set()
+
+    def draw(make, n):
+        out = []
+        for _ in range(10 * n):
+            if len(out) == n:
+                break
+            child = make()
+            if child not in seen and child not in taken:
+                out.append(child)
+                taken.add(child)
+        return out
+    pick = lambda: tuple(top[rng.integers(len(top))])  # noqa: E731
+    return (draw(lambda: space.mutate(pick(), rng, mutation_prob), mutations)
+            + draw(lambda: crossover(pick(), pick(), rng), crossovers))
+
+
+def check_next_generation(next_generation) -> None:
+    """On the 20-layer SPOS chain (4 choices a layer): the number of children, all new and distinct;
+    mutants change about as many layers as resampling each with the probability predicts (given that
+    a child must differ from its parent); crossovers take each layer from one of two parents, half
+    the time each, and every parent of `top` alike."""
+    from nasbench.spaces import get_space
+    space = get_space("chain-shuffle")
+    L, m = len(space.decisions), len(space.options[0])
+    rng = np.random.default_rng(0)
+    parent = tuple(int(c) for c in rng.integers(m, size=L))
+    seen = {parent}
+    children = next_generation([parent], space, rng, 25, 0, 0.1, seen)
+    assert isinstance(children, list) and len(children) == 25, \
+        f"expected 25 mutants, got {len(children) if isinstance(children, list) else type(children).__name__}"
+    changed = []
+    for _ in range(16):
+        children = [tuple(int(c) for c in space.validate(ch)) for ch in next_generation([parent], space, rng, 25, 0, 0.1, seen)]
+        assert len(set(children)) == len(children), "two children are the same architecture"
+        assert parent not in children, "a child equal to an architecture already scored (in `seen`)"
+        changed += [sum(a != b for a, b in zip(ch, parent)) for ch in children]
+    q = 0.1 * (1 - 1 / m)                      # a layer changes: resampled, and not to its own choice
+    want = L * q / (1 - (1 - q) ** L)          # mean number of changes, given at least one
+    assert abs(np.mean(changed) - want) < 0.25, (f"mutants change {np.mean(changed):.2f} layers on average; "
+                                                 f"resampling each with probability 0.1 changes {want:.2f}")
+    parents = [tuple([v] * L) for v in range(3)]  # all-0, all-1, all-2: a gene names its parent
+    genes, mixed = [], 0
+    for _ in range(8):
+        children = next_generation(parents, space, rng, 0, 25, 0.1, set(parents))
+        assert len(children) == 25, f"expected 25 crossovers, got {len(children)}"
+        for ch in children:
+            used = set(ch)
+            assert used <= {0, 1, 2} and len(used) <= 2, f"a crossover child {ch} is not made of two parents of `top`"
+            mixed += len(used) == 2
+            genes += list(ch)
+    assert mixed == 200, "every crossover child mixes two parents"
+    counts = np.bincount(genes, minlength=3)
+    assert stats.chisquare(counts).pvalue > 1e-4, f"parents are not picked alike: genes per parent {counts.tolist()}"
+    ones = np.array([ch for _ in range(8) for ch in next_generation(parents[:2], space, rng, 0, 25, 0.1, set(parents[:2]))])
+    share = ones.mean(0)
+    assert np.all(np.abs(share - 0.5) < 0.15), f"a layer comes from the second parent {share.min():.2f}..{share.max():.2f} of the time, not 1/2"

@@ -1,8 +1,13 @@
-"""Exercises of notebooks/00_tour.ipynb."""
+"""Exercises of notebooks/00_tour.ipynb: sampling, counting parameter-free ops, and one step of
+random search with weight sharing."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
+import torch
 from scipy import stats
+from torch.nn import functional as F
 
 from nasbench.ops import PARAMETER_FREE
 from nasbench.spaces import Space
@@ -49,3 +54,48 @@ def check_parameter_free(count) -> None:
     for arch, expected in cases.items():
         got = count(space, arch)
         assert got == expected, f"{arch} has {expected} parameter-free ops, you counted {got}"
+
+
+# -- one step of random search with weight sharing (Li & Talwalkar) --------------------------
+def ws_step_reference(supernet, optimizer, x, y, choices) -> float:
+    """One weight-sharing step: the cross-entropy of the path `choices` on (x, y), backpropagated
+    into that path's weights only, one optimizer step; returns the loss before the step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(supernet(x, choices=choices), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def check_ws_step(ws_step) -> None:
+    """Two steps on a small NB201 supernet with plain SGD, each against an independent copy: the
+    returned loss is the path's loss before the step, the path's weights move by -lr * their
+    gradient (computed here on the copy, from fresh gradients: stale ones left in .grad must not
+    count), and every weight off the path stays exactly where it was."""
+    from nasbench.spaces import get_space
+    space = get_space("nb201")
+    torch.manual_seed(0)
+    net = space.supernet(C=4, layers=1, num_classes=10, in_channels=1)
+    lr, rng = 0.1, np.random.default_rng(0)
+    opt = torch.optim.SGD(net.parameters(), lr)
+    for p in net.parameters():            # stale gradients of an earlier step, as after a run
+        p.grad = torch.randn_like(p)
+    for _ in range(2):
+        path = space.sample(rng)
+        x, y = torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))
+        twin = copy.deepcopy(net)
+        names = [n for n, _ in twin.named_parameters()]
+        loss = F.cross_entropy(twin(x, choices=path), y)
+        grads = torch.autograd.grad(loss, list(twin.parameters()), allow_unused=True)
+        before = {n: p.detach().clone() for n, p in net.named_parameters()}
+        got = ws_step(net, opt, x, y, path)
+        assert got is not None, "return the loss (a float)"
+        assert abs(float(got) - loss.item()) < 1e-5, \
+            f"returned loss {float(got):.5f}; the path's loss on the batch before the step is {loss.item():.5f}"
+        for n, p in net.named_parameters():
+            g = grads[names.index(n)]
+            want = before[n] if g is None else before[n] - lr * g
+            if g is None and not torch.equal(p.detach(), before[n]):
+                raise AssertionError(f"{n} is off the path {space.encode(path)} but moved")
+            assert torch.allclose(p.detach(), want, atol=1e-6), \
+                f"{n} did not move by -lr * its gradient on this batch (left-over gradients from before?)"
