@@ -2,6 +2,7 @@
 without internet.
 
     python tools/wheelhouse.py linux-x86_64 windows-x86_64 macos-arm64 [--out wheelhouse]
+    python tools/wheelhouse.py all
 
 Each platform gets its own folder, wheelhouse/<platform>/, holding nasbench's own wheel and every
 dependency as a binary wheel for CPython 3.11 (`--python` changes it); a student installs from it
@@ -10,10 +11,10 @@ with no network:
     python -m pip install --no-index --find-links wheelhouse/<platform> "nasbench[lab]"
 
 Why two tools: `pip download --platform` picks wheels for the target, but evaluates environment
-markers against the machine it runs on (pypa/pip#4304, #13442), so from Linux it asks for torch's
-CUDA libraries for Windows and forgets pywinpty and colorama. uv resolves for a named target
-platform (`uv pip compile --python-platform`), so uv writes the exact list and pip downloads
-exactly that list (`--no-deps`). The check at the end resolves `nasbench[lab]` again for the
+markers against the machine it runs on (pypa/pip#4304, #13442): from Linux, for Windows, it asks
+for torch's CUDA libraries (and fails: they have no Windows wheel of that version), and it would
+leave out pywinpty and colorama. uv resolves for a named target platform (`uv pip compile
+--python-platform`), so uv writes the exact list and pip downloads exactly that list (`--no-deps`). The check at the end resolves `nasbench[lab]` again for the
 target, offline, from the folder alone: what the student's pip will do.
 
 Linux: PyPI's torch wheel for Linux depends on the CUDA libraries (several GB); the CPU-only build
