@@ -63,6 +63,16 @@ recordings: $(STAMP)
 check-recordings: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m nasbench.compare check $(RECORDED) --backend ray
 
+# Every wheel `pip install nasbench[lab]` needs on a laptop without internet, per OS, in
+# wheelhouse/<platform>/ (docs/classroom.md): PLATFORM=linux-x86_64, windows-x86_64, macos-arm64
+# or all; WHEELHOUSE_ARGS="--torch-index pypi" takes Linux's torch from PyPI (with CUDA).
+PLATFORM ?= all
+WHEELHOUSE_ARGS ?=
+.PHONY: wheelhouse
+wheelhouse: $(STAMP)
+	$(BIN)/python -m pip install -e ".[wheelhouse]"
+	$(BIN)/python tools/wheelhouse.py $(PLATFORM) $(WHEELHOUSE_ARGS)
+
 demo: $(STAMP)
 	$(BIN)/nasbench run random --dataset digits --epochs 1 --out runs/demo
 	$(BIN)/nasbench report runs/demo
