@@ -53,15 +53,17 @@ mutants: $(STAMP)
 	done
 
 # Notebook 10's default comparison (42 searches, the random-search baseline, the zero-cost proxies),
-# recorded for the notebook to read: the searches run as Ray tasks on every core (or on the cluster
+# and the single runs other notebooks replay (nasbench/recorded.py), recorded for them to read: the searches run as Ray tasks on every core (or on the cluster
 # at RAY_ADDRESS). check-recordings makes it again in a temporary directory and lists what differs.
 RECORDED := notebooks/recorded/10_compare
 recordings: $(STAMP)
 	rm -rf $(RECORDED)
 	OMP_NUM_THREADS=1 $(BIN)/python -m nasbench.compare record $(RECORDED) --backend ray
+	OMP_NUM_THREADS=1 $(BIN)/python -m nasbench.recorded record
 
 check-recordings: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m nasbench.compare check $(RECORDED) --backend ray
+	OMP_NUM_THREADS=1 $(BIN)/python -m nasbench.recorded check
 
 # Every wheel `pip install nasbench[lab]` needs on a laptop without internet, per OS, in
 # wheelhouse/<platform>/ (docs/classroom.md): PLATFORM=linux-x86_64, windows-x86_64, macos-arm64

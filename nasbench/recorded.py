@@ -1,0 +1,85 @@
+"""Single runs a notebook replays by default, because running them live would take most of its
+five minutes (notebook 10's whole comparison has its own recording: `nasbench.compare.record`).
+
+Each entry of `RUNS` is the search a notebook would run; `make recordings` makes every one with
+`record` into `notebooks/recorded/<name>/` (its event log and summary, no checkpoint), and the
+notebook reads it with `replay` into the same views a live run feeds, or runs `search(name)`
+itself when its RERUN switch is on. `python -m nasbench.recorded check` makes every recording
+again in a temporary directory and lists the runs whose events differ."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+RUNS = {
+    # 04 §6: DARTS on NAS-Bench-201's cell in a 15-cell supernet, alpha pushed hard (the notebook
+    # says why): the collapse to parameter-free ops, in 10 epochs (about 3 minutes on one core).
+    "04_darts/collapse": dict(method="darts", space="nb201", dataset="digits", seed=0, epochs=10,
+                              settings=dict(C=4, layers=15, arch_lr=0.3, arch_steps=6)),
+}
+ROOT = Path(__file__).resolve().parents[1] / "notebooks" / "recorded"
+
+
+def search(name: str, **kwargs):
+    """The search of recording `name`, ready to run (`kwargs`: callbacks, progress, out, or
+    settings that override the recorded ones, e.g. a smaller network)."""
+    from nasbench.methods import get_method
+    spec = RUNS[name]
+    settings = {**spec["settings"], **kwargs}
+    return get_method(spec["method"])(spec["space"], spec["dataset"], seed=spec["seed"],
+                                      epochs=settings.pop("epochs", spec["epochs"]), **settings)
+
+
+def record(name: str, root: str | os.PathLike = ROOT, progress: bool = True) -> Path:
+    """Run recording `name` into root/name and keep what a replay reads."""
+    out = Path(root) / name
+    result = search(name, out=out, progress=progress).run()
+    if result.status != "completed":
+        raise RuntimeError(f"{name}: the run {result.status}: {result.error}")
+    (out / "checkpoint.pt").unlink(missing_ok=True)
+    return out
+
+
+def events(name: str, root: str | os.PathLike = ROOT) -> list[dict]:
+    from nasbench.events import read_events
+    return read_events(Path(root) / name / "events.jsonl")
+
+
+def same_run(a: list[dict], b: list[dict]) -> list[str]:
+    """Where two logs of the same search differ, leaving out what a rerun changes anyway (times,
+    run ids, measured seconds and memory)."""
+    volatile = {"t", "wall", "run_id", "seconds"}
+    timed = {"step_seconds", "peak_memory_mb", "seconds_per_step"}
+    keep = lambda log: [{k: v for k, v in e.items() if k not in volatile} for e in log
+                        if not (e.get("type") == "metric" and e.get("name") in timed)]
+    a, b = keep(a), keep(b)
+    problems = [f"event {i}: {x} != {y}" for i, (x, y) in enumerate(zip(a, b)) if x != y][:3]
+    if len(a) != len(b):
+        problems.append(f"{len(a)} events != {len(b)} events")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m nasbench.recorded record|check [NAME...]`"""
+    import argparse
+    import tempfile
+    parser = argparse.ArgumentParser(prog="python -m nasbench.recorded", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("record", "check"))
+    parser.add_argument("names", nargs="*", help=f"default: all of {', '.join(RUNS)}")
+    args = parser.parse_args(argv)
+    names = args.names or list(RUNS)
+    failed = 0
+    for name in names:
+        if args.command == "record":
+            print(f"{name}: recorded in {record(name)}")
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            problems = same_run(events(name), events(name, record(name, tmp)))
+        print(f"{name}: " + ("; ".join(problems) if problems else "the recording is what its search makes again"))
+        failed += bool(problems)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
