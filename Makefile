@@ -14,14 +14,14 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 # The views' front end (widgets/) is tested and built with Node.js >= 20, nothing installed.
 NODE ?= node
 
-.PHONY: venv lab test test-widgets widgets demo bench mutants clean distclean
+.PHONY: venv lab test test-widgets widgets demo bench mutants student clean distclean
 
 venv: $(STAMP)
 
 # Runs once, and again whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e ".[lab,test,ray]"
+	$(BIN)/python -m pip install -e ".[lab,test,ray,grading]"
 	touch $@
 
 # The repository's own Jupyter configuration (jupyter/): no news prompt; nothing written to ~/.jupyter.
@@ -51,6 +51,12 @@ mutants: $(STAMP)
 	@set -e; for m in methods supernet evaluate; do \
 		$(BIN)/python tools/mutants.py $$m $(MUTANTS_ARGS); \
 	done
+
+# The student edition (build/student/: hand it out) and its autograder (build/autograder/: keep it),
+# built from the notebooks; docs/student-edition.md. Grade handed-in notebooks offline with
+# $(BIN)/python build/autograder/grade.py grade SUBMISSION... --out grades/
+student: $(STAMP)
+	$(BIN)/python tools/student.py build
 
 demo: $(STAMP)
 	$(BIN)/nasbench run random --dataset digits --epochs 1 --out runs/demo
