@@ -87,6 +87,7 @@ def test_student_notebooks_are_clean_and_call_the_students_attempt(built):
         assert all(c.rsplit(".", 1)[-1].startswith("check_") for _, c in calls), calls
 
 
+@pytest.mark.slow
 def test_the_student_edition_has_no_importable_reference_but_falls_back(built):
     out, exercises = built
     jobs = [(e.check, e.function) for e in exercises]
@@ -213,6 +214,7 @@ def graded(built, folder, **kwargs) -> dict[str, dict]:
     return rows
 
 
+@pytest.mark.slow
 def test_the_references_score_full_marks(built, tmp_path):
     _, exercises = built
     rows = graded(built, submission(built, tmp_path / "ada", {e.name: solution(e) for e in exercises}))
@@ -221,6 +223,7 @@ def test_the_references_score_full_marks(built, tmp_path):
     assert set(rows) == {e.name for e in exercises}
 
 
+@pytest.mark.slow
 def test_each_wrong_answer_loses_its_points(built, tmp_path):
     _, exercises = built
     rows = graded(built, submission(built, tmp_path / "bob", {e.name: wrong(e) for e in exercises}))
@@ -229,6 +232,7 @@ def test_each_wrong_answer_loses_its_points(built, tmp_path):
     assert all("Test case failed" in r["feedback"] for r in rows.values())
 
 
+@pytest.mark.slow
 def test_a_loop_a_crash_or_an_exception_costs_only_its_exercise(built, tmp_path):
     """One student's folder through the command line: in three notebooks an endless loop, a
     function that ends the process and one that raises, each followed by a right answer; the
@@ -269,3 +273,21 @@ def test_a_loop_a_crash_or_an_exception_costs_only_its_exercise(built, tmp_path)
     table = list(csv.DictReader((tmp_path / "grades" / "grades.csv").open()))
     assert len(table) == 1 and float(table[0]["total"]) == 3 and table[0][ok1.name] == "1.0"
     assert "not written yet" in (tmp_path / "grades" / "cy.txt").read_text()
+
+
+def test_an_unreadable_notebook_or_a_syntax_error_is_a_note_not_a_failure(built, tmp_path):
+    # What the worker would run (no worker started): the broken notebook's exercises get a note.
+    out, exercises = built
+    first, second = sorted({e.notebook for e in exercises})[:2]
+    (tmp_path / f"{first}.ipynb").write_text("{ not json")
+    nb = nbformat.read(out / "student" / "notebooks" / f"{second}.ipynb", 4)
+    broken = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    nb.cells[broken].source += "\ndef oops(:\n"
+    nbformat.write(nb, tmp_path / f"{second}.ipynb")
+    jobs = {j["name"]: j for j in student.plan(tmp_path, exercises, out / "autograder")}
+    for e in exercises:
+        if e.notebook == first:
+            assert "could not be read" in jobs[e.name]["note"] and not jobs[e.name]["chunks"]
+        elif e.notebook == second:
+            assert f"cell {broken + 1} has a syntax error" in jobs[e.name]["note"]
+            assert any(f"def {e.function}(" in code for _, code in jobs[e.name]["chunks"])

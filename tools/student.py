@@ -292,6 +292,11 @@ def _copy(src: Path, dst: Path) -> None:
 
 def build(out: Path, teacher: Path = ROOT) -> list[Exercise]:
     import nbformat
+    if str(teacher) not in sys.path:
+        sys.path.insert(0, str(teacher))  # `python tools/student.py` puts tools/ first, not the repo
+    import nasbench
+    if Path(nasbench.__file__).resolve().parents[1] != teacher.resolve():
+        raise BuildError(f"nasbench imports from {nasbench.__file__}, not from {teacher}")
     notebooks = sorted((teacher / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     exercises = [e for nb in notebooks for e in discover(nb)]
     refs = references(exercises)
