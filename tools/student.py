@@ -242,6 +242,7 @@ _teacher_attempt = attempt
 
 def _fallback(check: Callable) -> Callable:
     import base64
+    import importlib
     import marshal
     import sys
     import types
@@ -253,13 +254,13 @@ def _fallback(check: Callable) -> Callable:
             raise RuntimeError(f"this student edition was built for Python {_fallbacks.PYTHON[0]}."
                                f"{_fallbacks.PYTHON[1]}: write the function above to go on")
         return unavailable
-    module = sys.modules[check.__module__]
-    scope = dict(vars(module))
-    for name, blob in _fallbacks.CODE.get(check.__module__, {}).items():
+    module_name, reference = _fallbacks.REFERENCE[key].rsplit(".", 1)
+    scope = dict(vars(importlib.import_module(module_name)))  # the reference's module, less itself
+    for name, blob in _fallbacks.CODE[module_name].items():
         code, defaults, kwdefaults = marshal.loads(base64.b64decode(blob))
         scope[name] = types.FunctionType(code, scope, name, defaults)
         scope[name].__kwdefaults__ = kwdefaults
-    return scope[_fallbacks.REFERENCE[key]]
+    return scope[reference]
 
 
 def attempt(student: Callable, check: Callable[[Callable], None], name: str | None = None) -> Callable:
@@ -277,7 +278,7 @@ def _fallbacks_module(refs: dict[str, list[str]], exercises: list[Exercise]) -> 
             f = getattr(module, name)
             blob = marshal.dumps((f.__code__, f.__defaults__, f.__kwdefaults__))
             code[module_name][name] = base64.b64encode(blob).decode()
-    reference = {e.check: e.reference.rsplit(".", 1)[1] for e in exercises}
+    reference = {e.check: e.reference for e in exercises}
     return (f'"""Compiled code of the exercises\' references (written by tools/student.py)."""\n'
             f"PYTHON = {tuple(sys.version_info[:2])!r}\nREFERENCE = {reference!r}\nCODE = {code!r}\n")
 
@@ -315,7 +316,7 @@ def build(out: Path, teacher: Path = ROOT) -> list[Exercise]:
     init = package / "__init__.py"
     init.write_text(init.read_text() + STUDENT_ATTEMPT)
     (package / "_fallbacks.py").write_text(_fallbacks_module(refs, exercises))
-    (student / "README.md").write_text(STUDENT_README)
+    (student / "README.md").write_text(STUDENT_README.format(python="%d.%d" % sys.version_info[:2]))
 
     (student / "notebooks").mkdir()
     for path in notebooks:
@@ -367,7 +368,7 @@ def passes_its_check({e.function}):
 
 STUDENT_README = """# nasbench: the student edition
 
-Install once (Python 3.11, as the class was built for): `python -m venv .venv && .venv/bin/pip install -e ".[lab]"`
+Install once (Python {python}, the version this edition was built with): `python -m venv .venv && .venv/bin/pip install -e ".[lab]"`
 (or `conda env create -f environment.yml`), then `jupyter lab notebooks/`.
 
 Each exercise asks you to write one function in the cell that raises `NotImplementedError`; the
