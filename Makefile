@@ -14,14 +14,14 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 # The views' front end (widgets/) is tested and built with Node.js >= 20, nothing installed.
 NODE ?= node
 
-.PHONY: venv lab test test-widgets widgets demo bench mutants recordings check-recordings clean distclean
+.PHONY: venv lab test test-widgets widgets demo bench mutants recordings check-recordings student clean distclean
 
 venv: $(STAMP)
 
 # Runs once, and again whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e ".[lab,test,ray]"
+	$(BIN)/python -m pip install -e ".[lab,test,ray,grading]"
 	touch $@
 
 # The repository's own Jupyter configuration (jupyter/): no news prompt; nothing written to ~/.jupyter.
@@ -53,7 +53,8 @@ mutants: $(STAMP)
 	done
 
 # Notebook 10's default comparison (42 searches, the random-search baseline, the zero-cost proxies),
-# and the single runs other notebooks replay (nasbench/recorded.py), recorded for them to read: the searches run as Ray tasks on every core (or on the cluster
+# and the single runs other notebooks replay (nasbench/recorded.py), recorded for them to read:
+# the searches run as Ray tasks on every core (or on the cluster
 # at RAY_ADDRESS). check-recordings makes it again in a temporary directory and lists what differs.
 RECORDED := notebooks/recorded/10_compare
 recordings: $(STAMP)
@@ -74,6 +75,12 @@ WHEELHOUSE_ARGS ?=
 wheelhouse: $(STAMP)
 	$(BIN)/python -m pip install -e ".[wheelhouse]"
 	$(BIN)/python tools/wheelhouse.py $(PLATFORM) $(WHEELHOUSE_ARGS)
+
+# The student edition (build/student/: hand it out) and its autograder (build/autograder/: keep it),
+# built from the notebooks; docs/student-edition.md. Grade handed-in notebooks offline with
+# $(BIN)/python build/autograder/grade.py grade SUBMISSION... --out grades/
+student: $(STAMP)
+	$(BIN)/python tools/student.py build
 
 demo: $(STAMP)
 	$(BIN)/nasbench run random --dataset digits --epochs 1 --out runs/demo
