@@ -103,7 +103,7 @@ def check_fair_step(fair_step) -> None:
         losses = []
         for path in paths:
             loss = F.cross_entropy(twin(x, choices=path), y)
-            losses.append(loss.item())
+            losses += [float(loss)]
             for acc, g in zip(total, torch.autograd.grad(loss, list(twin.parameters()), allow_unused=True)):
                 if g is not None:
                     acc += g

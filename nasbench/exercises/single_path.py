@@ -89,7 +89,7 @@ def _decide_surrogate(w0: np.ndarray, t0: np.ndarray):
     def kernel(w, t, base=None):
         x5 = np.linalg.norm(w * ring) - t[0]
         d5 = (float(base[0] >= 0) + sig(x5) - sig(base[0])) if base is not None else float(x5 >= 0)
-        w_k = w * (1 - ring) + d5 * w * ring
+        w_k = np.where(ring > 0, d5 * w, w)      # the ring scaled by d5, the 3x3 centre kept
         x100 = np.linalg.norm(w_k[half:]) - t[1]
         x50 = np.linalg.norm(w_k[:half]) - t[2]
         xs = [x5, x100, x50]
