@@ -113,7 +113,7 @@ def tiny_notebook():
         "text/plain": "<AlphaEvolution: 3 events>"})]
     params = nbformat.v4.new_code_cell("SMOKE = True  # PARAMETERS_CELL")
     params.metadata["tags"] = ["parameters"]
-    return nbformat.v4.new_notebook(cells=[
+    nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# Title\n\nIntro with $x^2$."),
         params,
         nbformat.v4.new_markdown_cell("## One\n\ntext\n\n```\n## not a heading\n```\n\n"
@@ -123,6 +123,11 @@ def tiny_notebook():
         live,
         nbformat.v4.new_markdown_cell("## Closing questions\n\n1. Why?"),
     ])
+    # what nbclient stores after a run that displayed a widget: its state, which the deck drops
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {
+        "state": {"abc": {"model_name": "LiveFigure", "state": {}}},
+        "version_major": 2, "version_minor": 0}}
+    return nb
 
 
 def test_tiny_deck_structure_and_outputs(out):

@@ -119,7 +119,6 @@ def static_outputs(nb):
             if PLOTLY_MIME in data:
                 n += 1
                 data["text/html"] = plotly_html(data.pop(PLOTLY_MIME), n)
-    nb.metadata.pop("widgets", None)
     return nb
 
 
