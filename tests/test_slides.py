@@ -6,6 +6,7 @@ text, and the deck's HTML is read with the standard library's parser.
 """
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import re
@@ -128,6 +129,17 @@ def tiny_notebook():
         "state": {"abc": {"model_name": "LiveFigure", "state": {}}},
         "version_major": 2, "version_minor": 0}}
     return nb
+
+
+def test_local_images_are_inlined(out, tmp_path):
+    png = bytes.fromhex("89504e470d0a1a0a") + b"not a real image, only bytes"
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "tree.png").write_bytes(png)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "# T\n\n![family tree](img/tree.png) ![web](https://example.org/x.png) ![gone](img/no.png)")])
+    html = slides.build_deck(nb, out, "images", base=tmp_path).read_text(encoding="utf-8")
+    assert "data:image/png;base64," + base64.b64encode(png).decode() in html
+    assert "https://example.org/x.png" in html and "img/no.png" in html   # left as they were
 
 
 def test_tiny_deck_structure_and_outputs(out):

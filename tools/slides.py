@@ -17,8 +17,10 @@ are copied into OUT/lib/ once, and every deck links them by relative path: hand 
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import json
+import mimetypes
 import os
 import re
 import shutil
@@ -36,6 +38,7 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 FIGURE_MIMES = {PLOTLY_MIME, "text/html", "image/png", "image/svg+xml"}
 HEADING = re.compile(r"^(#{1,3})\s")     # a markdown heading of level 1-3
 FENCE = re.compile(r"^\s*(```|~~~)")
+IMAGE = re.compile(r"(!\[[^\]]*\]\()([^)\s]+)(\))")   # ![alt](target)
 
 
 # -- the notebook's structure -> slides -------------------------------------------------------
@@ -77,14 +80,29 @@ def slide_type(cell) -> str:
     return "skip"
 
 
-def structure(nb):
-    """A copy of the notebook with its markdown split per section and every cell's slide_type
-    set (the copy only: the notebook on disk keeps no slideshow metadata)."""
+def embed_images(source: str, base: Path | None) -> str:
+    """Markdown images given by a path relative to the notebook, inlined as data URIs: the deck
+    lives elsewhere (build/slides/) and must not depend on the checkout."""
+    def inline(m):
+        path = base / m.group(2) if base is not None else None
+        if path is None or re.match(r"[a-z][a-z0-9+.-]*:", m.group(2)) or not path.is_file():
+            return m.group(0)
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return f"{m.group(1)}data:{mime};base64,{data}{m.group(3)}"
+    return IMAGE.sub(inline, source)
+
+
+def structure(nb, base: Path | None = None):
+    """A copy of the notebook with its markdown split per section, local images inlined and
+    every cell's slide_type set (the copy only: the notebook on disk keeps no slide metadata).
+    `base`: the notebook's folder, which relative image paths start from."""
     nb = copy.deepcopy(nb)
     cells = []
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            cells += [nbformat.v4.new_markdown_cell(part, metadata=copy.deepcopy(cell.metadata))
+            cells += [nbformat.v4.new_markdown_cell(embed_images(part, base),
+                                                    metadata=copy.deepcopy(cell.metadata))
                       for part in split_at_headings(cell.source)]
         else:
             cells.append(cell)
@@ -168,10 +186,11 @@ def exporter() -> SlidesExporter:
     return slides
 
 
-def build_deck(nb, out: Path, name: str) -> Path:
-    """Write out/NAME.html from a notebook (already run, or not); return its path."""
+def build_deck(nb, out: Path, name: str, base: Path | None = None) -> Path:
+    """Write out/NAME.html from a notebook (already run, or not; `base` its folder); return its
+    path."""
     body, _ = exporter().from_notebook_node(
-        structure(static_outputs(copy.deepcopy(nb))),
+        structure(static_outputs(copy.deepcopy(nb)), base),
         resources={"slides_lib": "lib", "metadata": {"name": name}})
     target = out / f"{name}.html"
     target.write_text(body, encoding="utf-8")
@@ -201,7 +220,7 @@ def main(argv=None) -> int:
                       f"{str(e).strip().splitlines()[-1] if str(e).strip() else ''}); "
                       "deck written without outputs", file=sys.stderr)
                 nb = nbformat.read(path, as_version=4)
-        print(build_deck(nb, args.out, path.stem))
+        print(build_deck(nb, args.out, path.stem, path.parent))
     return 1 if failed else 0
 
 
