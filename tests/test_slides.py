@@ -167,13 +167,19 @@ def test_tiny_deck_structure_and_outputs(out):
 def test_notebook_deck(out, name):
     path = ROOT / "notebooks" / f"{name}.ipynb"
     nb = nbformat.read(path, as_version=4)
-    deck = Deck(slides.build_deck(nb, out, name).read_text(encoding="utf-8"))
+    html = slides.build_deck(nb, out, name, base=path.parent).read_text(encoding="utf-8")
+    deck = Deck(html)
     assert len(deck.slides) == sections(nb)
     assert_offline(deck, out)
     closing = deck.slides[-1]
     assert closing.strip().startswith("Closing questions")
     for item in re.findall(r"^\d+\. (.+)$", nb.cells[-1].source, flags=re.M):
         assert item.split("`")[0].split("$")[0].strip() in closing
+    # the guide's link leads to the guide rendered next to the decks, offline, and back
+    assert f'href="guides/{name}.html"' in html
+    guide = (out / "guides" / f"{name}.html").read_text(encoding="utf-8")
+    assert_offline(Deck(guide), out / "guides")
+    assert f'href="../{name}.html"' in guide and "Where it is" in guide
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

@@ -39,6 +39,22 @@ FIGURE_MIMES = {PLOTLY_MIME, "text/html", "image/png", "image/svg+xml"}
 HEADING = re.compile(r"^(#{1,3})\s")     # a markdown heading of level 1-3
 FENCE = re.compile(r"^\s*(```|~~~)")
 IMAGE = re.compile(r"(!\[[^\]]*\]\()([^)\s]+)(\))")   # ![alt](target)
+LINK = re.compile(r"(?<!!)(\[[^\]]*\]\()([^)\s]+)(\))")  # [text](target), not an image
+GUIDE_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<link rel="stylesheet" href="{lib}/katex/katex.min.css">
+<script src="{lib}/katex/katex.min.js"></script>
+<script src="{lib}/katex/contrib/auto-render.min.js"></script>
+<style>body{{font-family:sans-serif;max-width:52em;margin:2em auto;padding:0 1em;line-height:1.45}}
+table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:.3em .5em;vertical-align:top}}
+code{{background:#f3f3f3}} a.anchor-link{{display:none}}</style>
+</head><body>
+{body}
+<script>renderMathInElement(document.body, {{delimiters: [
+  {{left: "$$", right: "$$", display: true}}, {{left: "$", right: "$", display: false}}],
+  throwOnError: false}});</script>
+</body></html>
+"""
 
 
 # -- the notebook's structure -> slides -------------------------------------------------------
@@ -93,7 +109,44 @@ def embed_images(source: str, base: Path | None) -> str:
     return IMAGE.sub(inline, source)
 
 
-def structure(nb, base: Path | None = None):
+def local_links(source: str, base: Path | None, out: Path, page_dir: Path) -> str:
+    """Relative links of markdown written for the checkout, made to work from the deck folder:
+    a notebook becomes its deck (NAME.html in `out`), a markdown page (a paper guide) is rendered
+    into out/guides/, another local file is linked by its path from `page_dir`."""
+    def relink(m):
+        target, _, anchor = m.group(2).partition("#")
+        if base is None or not target or re.match(r"[a-z][a-z0-9+.-]*:", target):
+            return m.group(0)
+        path = (base / target).resolve()
+        if path.suffix == ".ipynb":
+            new = out / f"{path.stem}.html"
+        elif path.suffix == ".md" and path.is_file():
+            new = render_page(path, out)
+        elif path.exists():
+            new = path
+        else:
+            return m.group(0)
+        link = os.path.relpath(new, page_dir).replace(os.sep, "/") + (f"#{anchor}" if anchor else "")
+        return f"{m.group(1)}{link}{m.group(3)}"
+    return LINK.sub(relink, source)
+
+
+def render_page(path: Path, out: Path) -> Path:
+    """A markdown page (a paper guide) as out/guides/NAME.html, its math by the local KaTeX."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+    target = out / "guides" / f"{path.stem}.html"
+    if not target.exists():                  # written once per build (guides link each other)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("", encoding="utf-8")
+        text = local_links(path.read_text(encoding="utf-8"), path.parent, out, target.parent)
+        title = next((line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("#")),
+                     path.stem)
+        target.write_text(GUIDE_PAGE.format(title=title, lib="../lib",
+                                            body=markdown2html_mistune(text)), encoding="utf-8")
+    return target
+
+
+def structure(nb, base: Path | None = None, out: Path | None = None):
     """A copy of the notebook with its markdown split per section, local images inlined and
     every cell's slide_type set (the copy only: the notebook on disk keeps no slide metadata).
     `base`: the notebook's folder, which relative image paths start from."""
@@ -101,9 +154,12 @@ def structure(nb, base: Path | None = None):
     cells = []
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            cells += [nbformat.v4.new_markdown_cell(embed_images(part, base),
-                                                    metadata=copy.deepcopy(cell.metadata))
-                      for part in split_at_headings(cell.source)]
+            if out is not None:
+                source = local_links(embed_images(cell.source, base), base, out, out)
+            else:
+                source = embed_images(cell.source, base)
+            cells += [nbformat.v4.new_markdown_cell(part, metadata=copy.deepcopy(cell.metadata))
+                      for part in split_at_headings(source)]
         else:
             cells.append(cell)
     for cell in cells:
@@ -190,7 +246,7 @@ def build_deck(nb, out: Path, name: str, base: Path | None = None) -> Path:
     """Write out/NAME.html from a notebook (already run, or not; `base` its folder); return its
     path."""
     body, _ = exporter().from_notebook_node(
-        structure(static_outputs(copy.deepcopy(nb)), base),
+        structure(static_outputs(copy.deepcopy(nb)), base, out),
         resources={"slides_lib": "lib", "metadata": {"name": name}})
     target = out / f"{name}.html"
     target.write_text(body, encoding="utf-8")
