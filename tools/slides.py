@@ -13,6 +13,9 @@ shows the figures of the run recorded while building it. `--no-execute` keeps th
 stored outputs instead (none, as committed). Every script and style sheet is local: reveal.js and
 KaTeX from tools/slides_assets/ (vendored, see VENDORED.md) and plotly.js from the plotly package
 are copied into OUT/lib/ once, and every deck links them by relative path: hand out OUT/ whole.
+Links written for the checkout keep working there: a link to a notebook leads to its deck, a
+link to a paper guide (docs/guides/*.md) to that guide rendered into OUT/guides/, and markdown
+images are inlined.
 """
 from __future__ import annotations
 
