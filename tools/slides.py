@@ -141,7 +141,8 @@ def render_page(path: Path, out: Path) -> Path:
     if not target.exists():                  # written once per build (guides link each other)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text("", encoding="utf-8")
-        text = local_links(path.read_text(encoding="utf-8"), path.parent, out, target.parent)
+        text = local_links(embed_images(path.read_text(encoding="utf-8"), path.parent), path.parent,
+                           out, target.parent)
         title = next((line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("#")),
                      path.stem)
         target.write_text(GUIDE_PAGE.format(title=title, lib="../lib",
