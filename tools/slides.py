@@ -134,13 +134,16 @@ def local_links(source: str, base: Path | None, out: Path, page_dir: Path) -> st
     return LINK.sub(relink, source)
 
 
+_RENDERED: set[Path] = set()
+
+
 def render_page(path: Path, out: Path) -> Path:
     """A markdown page (a paper guide) as out/guides/NAME.html, its math by the local KaTeX."""
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
     target = out / "guides" / f"{path.stem}.html"
-    if not target.exists():                  # written once per build (guides link each other)
+    if target not in _RENDERED:              # once per run (guides may link each other)
+        _RENDERED.add(target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text("", encoding="utf-8")
         text = local_links(embed_images(path.read_text(encoding="utf-8"), path.parent), path.parent,
                            out, target.parent)
         title = next((line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("#")),
