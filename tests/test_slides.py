@@ -157,6 +157,7 @@ def test_tiny_deck_structure_and_outputs(out):
     # the plotly output is drawn by the local plotly.js, the widget's output leaves its text only
     assert re.search(r'Plotly\.newPlot\("nasbench-figure-1", \[\{"type": "bar"', html)
     assert "recorded figure" in html and "model_id" not in html
+    assert "widget-state" not in html and "LiveFigure" not in html    # no stored widget state
     assert "&lt;AlphaEvolution: 3 events&gt;" in html
     assert_offline(deck, out)
     # the notebook itself got no slideshow metadata

@@ -200,6 +200,7 @@ def static_outputs(nb):
             if PLOTLY_MIME in data:
                 n += 1
                 data["text/html"] = plotly_html(data.pop(PLOTLY_MIME), n)
+    nb.metadata.pop("widgets", None)  # the kernel's widget state (MBs: the plotly.js loader)
     return nb
 
 
