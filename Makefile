@@ -14,7 +14,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 # The views' front end (widgets/) is tested and built with Node.js >= 20, nothing installed.
 NODE ?= node
 
-.PHONY: venv lab test test-widgets widgets demo bench mutants recordings check-recordings student clean distclean
+.PHONY: venv lab test test-widgets widgets demo bench mutants recordings check-recordings student slides clean distclean
 
 venv: $(STAMP)
 
@@ -81,6 +81,14 @@ wheelhouse: $(STAMP)
 # $(BIN)/python build/autograder/grade.py grade SUBMISSION... --out grades/
 student: $(STAMP)
 	$(BIN)/python tools/student.py build
+
+# Reading-group decks: every notebook as a reveal.js deck that opens offline, in build/slides/
+# (hand out the folder whole: the decks load lib/ next to them). Each notebook is run in smoke mode
+# first, so its views show as the static figures of that run; SLIDES_ARGS=--no-execute skips the
+# runs (text and code only). See docs/teaching.md, "Reading-group mode".
+SLIDES_ARGS ?=
+slides: $(STAMP)
+	$(BIN)/python tools/slides.py --out build/slides $(SLIDES_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/nasbench run random --dataset digits --epochs 1 --out runs/demo
