@@ -117,3 +117,36 @@ def test_ray_runs_the_same_searches_and_table_trials_as_processes(tiny, tmp_path
     assert rows[0].best == made.rows["nb201"][1].best
     assert alphas(rows[0].dir) == alphas(made.rows["nb201"][1].dir) and alphas(rows[0].dir)
     assert [r["test_acc"] for r in on_ray] == [run_trial(*t)["test_acc"] for t in trials]
+
+
+# -- single recorded runs (nasbench.recorded) -----------------------------------------------------
+from nasbench import recorded  # noqa: E402
+from nasbench.events import validate  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(recorded.RUNS))
+def test_a_recorded_run_is_the_search_its_notebook_would_run(name):
+    """The log's run_start is what `recorded.search(name)` would write (method, data, seed, every
+    config value, the space), the run completed, and its notebook replays it from that path."""
+    events = recorded.events(name)
+    assert not validate(events, complete=True)
+    expected = json.loads(json.dumps(recorded.search(name)._run_start_fields()))
+    assert {k: events[0][k] for k in expected} == expected
+    assert events[-1]["status"] == "completed"
+    assert not (recorded.ROOT / name / "checkpoint.pt").exists()
+    notebook, _ = name.split("/", 1)
+    source = (ROOT / "notebooks" / f"{notebook}.ipynb").read_text()
+    assert f"recorded/{name}/events.jsonl" in source and f'recorded.search(\\"{name}\\"' in source
+
+
+def test_same_run_ignores_times_and_finds_a_changed_decision():
+    log = recorded.events("04_darts/collapse")
+    later = [{**e, "t": e["t"] + 5} for e in log]
+    later[-1] = {**later[-1], "wall": log[-1]["wall"] * 2}
+    assert recorded.same_run(log, later) == []
+    changed = [dict(e) for e in log]
+    i = next(i for i, e in enumerate(changed) if e["type"] == "genotype")
+    changed[i]["arch"] = "something else"
+    assert recorded.same_run(log, changed) == [f"event {i}: " + str({k: v for k, v in log[i].items() if k != "t"})
+                                                + " != " + str({k: v for k, v in changed[i].items() if k != "t"})]
+    assert recorded.same_run(log, log[:-1]) == [f"{len(log)} events != {len(log) - 1} events"]
