@@ -62,8 +62,8 @@ class _Run:
 
 # The panels beside the expected latency and the loss terms, each shown only once a run fills it:
 # (key, title, the metrics that fill it)
-EXTRA_PANELS = (("tau", "Gumbel temperature τ (FBNet)", lambda run: "temperature" in run.curves),
-                ("norms", "norm vs threshold (Single-Path)", lambda run: bool(run.layers)))
+EXTRA_PANELS = (("tau", "Gumbel temperature τ", lambda run: "temperature" in run.curves),
+                ("norms", "norm vs threshold", lambda run: bool(run.layers)))
 
 
 class LatencyPanel(SeveralRuns):
@@ -90,7 +90,7 @@ class LatencyPanel(SeveralRuns):
         return self.new_figure(self._layout(self._panels))
 
     def _layout(self, panels: list[str]) -> go.Figure:
-        titles = {"lat": "expected latency E[LAT] (ms)", "loss": "task loss and latency term",
+        titles = {"lat": "E[LAT] (ms)", "loss": "task loss, latency term",
                   **{key: title for key, title, _ in EXTRA_PANELS}}
         n = len(panels)
         fig = make_subplots(rows=2, cols=n, specs=[[{}] * n, [{"colspan": n}] + [None] * (n - 1)],
