@@ -54,6 +54,12 @@ def test_proxyless_mobile_whole_network_is_the_tables_sum():
         "expanded_conv-input:56x56x24-output:56x56x24-expand:3-kernel:3-stride:1-idskip:1"]["mean"], abs=1e-3)
 
 
+def test_latency_table_names_a_device(tmp_path):
+    from nasbench.evaluate.latency import latency_table
+    assert latency_table("chain-small", device="pixel1", cache_dir=tmp_path).lut == device_table("pixel1").lut
+    assert not list(tmp_path.iterdir())  # nothing measured, nothing cached
+
+
 @pytest.mark.parametrize("device", sorted(DEVICES))
 def test_phone_tables_order_the_ops_by_cost(device):
     """On a phone, bigger kernels and expansions cost more and a skip least (what makes the
