@@ -58,7 +58,7 @@ def _proxyless_layers() -> list[tuple[str, str, int, int]]:
             layers.append((f"{prev[0]}x{prev[0]}x{prev[1]}", f"{size}x{size}x{width}", stride,
                            int(i > 0)))
             prev = (size, width)
-    layers.append((f"7x7x192", "7x7x320", 1, 0))
+    layers.append(("7x7x192", "7x7x320", 1, 0))
     return layers
 
 

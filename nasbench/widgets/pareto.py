@@ -189,11 +189,11 @@ class ParetoView(SeveralRuns):
                                "<extra></extra>")
 
 
-def _source(run) -> tuple[str | None, "str | os.PathLike | list"]:
-    """(label or None, events) of a run given as a directory, an events.jsonl or a list of events."""
+def _events(run) -> "str | os.PathLike | list":
+    """A run given as a directory, an events.jsonl path or a list of events, as `replay` takes it."""
     if isinstance(run, (str, os.PathLike)) and Path(run).is_dir():
-        return None, Path(run) / "events.jsonl"
-    return None, run
+        return Path(run) / "events.jsonl"
+    return run
 
 
 def pareto_figure(device, runs=None) -> go.Figure:
@@ -211,11 +211,11 @@ def pareto_view(device, runs=None) -> ParetoView:
     if not isinstance(runs, dict):
         labelled = {}
         for run in runs:
-            events = read_events(_source(run)[1])
+            events = read_events(_events(run))
             start = events[0] if events else {}
             labelled[f"{start.get('method', '?')} s{start.get('seed', '?')}"] = events
         runs = labelled
-    runs = {label: _source(run)[1] for label, run in runs.items()}
+    runs = {label: _events(run) for label, run in runs.items()}
     if not runs:
         view = ParetoView(device=device, live=False)
         if view.table is None:
