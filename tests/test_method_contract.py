@@ -22,7 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = {"C": 4, "layers": 1, "n_train": 64, "batch_size": 16, "ghost_batch": 8,
         "n_candidates": 3, "eval_batches": 1, "n_top": 1, "kl_examples": 16, "population": 3,
         "generations": 1, "parents": 2, "mutations": 1, "crossovers": 1, "recal_batches": 1,
-        "warmup_epochs": 1}
+        "warmup_epochs": 1,
+        # hardware-aware methods: a batch-1 latency table, quiet enough to be cached on a loaded
+        # machine (the batch-256 default can stay noisy there, and an uncached table is measured
+        # again by the second run); this test is about the loop, latency.py's tests the table
+        "latency_batch": 1}
 # where a method cannot take the smallest value (PC-DARTS: C/K even on the DARTS cell)
 TINY_FOR = {"pc-darts": {"C": 8}}
 

@@ -75,3 +75,35 @@ def test_report_has_the_panel(tmp_path):
         for e in stream():
             rec(e)
     assert "<h2>LatencyPanel</h2>" in write_report(tmp_path).read_text()
+
+
+# -- only the panels a method fills (real short runs of each hardware-aware method) ---------------
+import pytest  # noqa: E402
+
+SHORT = {"proxyless": {"epochs": 3, "warmup_epochs": 1, "grad_update_arch_param_every": 1},
+         "fbnet": {"epochs": 2, "warmup_epochs": 1, "n_train": 320},  # theta's 20%: two batches
+         "single-path": {"epochs": 2, "warmup_epochs": 1.0, "log_every": 1}}
+
+
+@pytest.mark.parametrize("method", sorted(SHORT))
+def test_panels_are_those_the_stream_fills(method, tmp_path):
+    """Each row-1 panel shown holds a trace, and the temperature / norm panels are shown exactly
+    when the run's events carry a temperature / per-layer norms."""
+    from nasbench.methods import get_method
+    events = []
+    get_method(method)("chain-small", "digits-bench", progress=False, latency_device="pixel1", batch_size=32,
+                       out=tmp_path, callbacks=[events.append], **{"n_train": 128, **SHORT[method]}).run()
+    names = {e["name"] for e in events if e["type"] == "metric"}
+    view = LatencyPanel.from_events(events)
+    expected = ["lat", "loss"] + (["tau"] if "temperature" in names else []) + (
+        ["norms"] if any(n.startswith("ring_norm/") for n in names) else [])
+    assert view.panels() == expected
+    assert expected == {"proxyless": ["lat", "loss"], "fbnet": ["lat", "loss", "tau"],
+                        "single-path": ["lat", "loss", "norms"]}[method]
+    titles = [a.text for a in view.fig.layout.annotations]
+    assert len(titles) == len(expected) + 1 and titles[-1] == "latency table (ms)"
+    # no empty panel: every row-1 axis pair holds at least one trace, the LUT its heatmap
+    axes = {(t.xaxis or "x") for t in view.fig.data}
+    assert axes == {"x" if i == 0 else f"x{i + 1}" for i in range(len(expected) + 1)}
+    heat = next(t for t in view.fig.data if t.meta == "lut")
+    assert heat.z is not None and len(heat.z) == 3 and heat.z[0][0] is not None

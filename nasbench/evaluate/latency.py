@@ -22,6 +22,10 @@ stub that returns a stored tensor of the layer's output size: what is left is wh
 architecture pays. The timer's own cost (an empty call timed the same way) is subtracted from
 every entry, since a whole network pays it once, not once per layer; `base` keeps it.
 
+Beside this machine, `latency_table(space, device="pixel1")` (or "proxyless-mobile") gives the
+per-layer table a paper published for a phone, mapped onto chain-small
+(`nasbench.evaluate.latency_devices`).
+
 Tables are cached on disk (`latency_table`), keyed by the device (and the CPU/GPU model), the
 thread count, the torch version, the space's spec and the sizes, because a latency table is only
 true for the machine and settings it was measured with.
@@ -334,7 +338,11 @@ def latency_table(space: str | Space, *, cache_dir: str | os.PathLike | None = N
     """The LUT of `space` on this machine: from the on-disk cache when one was measured with the
     same device, threads, torch version, space and sizes; else measured now and cached.
     `kw`: the size arguments of the network (C, num_classes) and measure_latency_table's warmup,
-    repeats (both part of the key), progress."""
+    repeats (both part of the key), progress. A named device ("pixel1", "proxyless-mobile":
+    `nasbench.evaluate.latency_devices`) gives its published table instead (nothing measured)."""
+    from nasbench.evaluate.latency_devices import DEVICES, device_table
+    if device in DEVICES:
+        return device_table(device, space)
     space = get_space(space)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

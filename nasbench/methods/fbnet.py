@@ -55,10 +55,13 @@ class FBNetConfig(SearchConfig):
     reg_beta: float = 0.6
     log_unit_ms: float = 1.0           # log LAT with LAT in this unit (ms on the phone)
     latency_loss: str = "mul#log"      # CE * alpha * (log LAT)^beta; "none": CE only
-    target: float = 0.5                # where the panel draws the target (FBNet has no target)
+    target: float = 0.5                # unused by the loss (FBNet has no reference latency)
     target_ms: float | None = None
     latency_table: str | None = None   # a saved LatencyTable to use instead of measuring
     latency_repeats: int = 30
+    latency_device: str = "this"        # "this" (measured here) or a published table: "pixel1",
+                                        # "proxyless-mobile" (nasbench.evaluate.latency_devices)
+    latency_batch: int = 256            # this machine's table is timed on batches of this size
     alpha_every: int = 5               # steps between `alpha` events (not a paper setting)
 
     PRESETS: ClassVar[dict[str, dict]] = {
@@ -70,9 +73,11 @@ class FBNetConfig(SearchConfig):
         "paper": "Wu et al. 2019: ImageNet (100 classes for the search), 22 layers x 9 blocks, "
                  "tau 5.0 decayed by exp(-0.045) per epoch, alpha 0.2, beta 0.6, 10 warm-up epochs",
         "cpu": "12 epochs (2 warm-up) of batch 32 on digits in fbnet:stages=3,per_stage=2,stem_stride=1 "
-               "(5 layers), C=8, weights lr 0.05, theta lr 0.05 (0.01 barely moves theta in ~50 "
-               "steps), LAT in units of 10 us (log of a 2 ms network is ~5.3 then; in ms it would "
-               "be below 1 and its log negative)",
+               "(5 layers), C=8, weights lr 0.05, theta lr 0.05 (0.01 barely moves theta in ~50 steps). "
+               "LAT in units of 10 us for the log (a table timed at batch 1, as notebook 06's, puts a network "
+               "below 1 ms, whose log in ms is negative and its power undefined; the batch-256 and phone tables "
+               "would work in ms too); latency_device=pixel1 or proxyless-mobile uses a published Pixel 1 table. "
+               "No reference latency: the paper's loss has none",
     }
 
     def validate(self) -> None:
@@ -83,6 +88,8 @@ class FBNetConfig(SearchConfig):
             raise ConfigError(f"arch_fraction must be strictly between 0 and 1, got {self.arch_fraction}")
         if self.latency_loss not in ("mul#log", "none"):
             raise ConfigError(f"latency_loss must be mul#log or none, got {self.latency_loss!r}")
+        if not isinstance(self.latency_batch, int) or self.latency_batch <= 0:
+            raise ConfigError(f"latency_batch must be a positive integer, got {self.latency_batch!r}")
         if self.tau0 <= 0:
             raise ConfigError(f"tau0 must be positive, got {self.tau0}")
 
@@ -103,6 +110,7 @@ class FBNet(LatencyAware, Search):
     spaces = CHAIN_SPACES
     Config = FBNetConfig
     default_space = {"paper": "fbnet", "cpu": "fbnet:stages=3,per_stage=2,stem_stride=1"}
+    uses_reference = False  # L = CE * alpha * (log LAT)^beta has no reference latency
 
     @property
     def valid_fraction(self) -> float:

@@ -54,6 +54,9 @@ class SinglePathConfig(SearchConfig):
     eps: float = 1e-3
     weight_decay: float = 1e-5         # L2 on every weight but BN's, the thresholds included
     label_smoothing: float = 0.1
+    latency_device: str = "this"       # "this" (measured here), "pixel1" (the paper's table, mapped)
+                                       # or "proxyless-mobile" (nasbench.evaluate.latency_devices)
+    latency_batch: int = 256           # this machine's table is timed on batches of this size
     log_every: int = 5                 # steps between `alpha` / metric events (not a paper setting)
 
     PRESETS: ClassVar[dict[str, dict]] = {

@@ -1,16 +1,20 @@
 """LatencyPanel: a hardware-aware search against its latency budget (ProxylessNAS, FBNet,
 Single-Path NAS), from events only.
 
-    expected latency   metric `expected_latency_ms` over steps, the target as a dashed line
-                       (from `run_start.config.lut.target_ms`)
+    expected latency   metric `expected_latency_ms` over steps; LAT_ref as a dashed line where
+                       the loss has one (`run_start.config.lut.target_ms`: ProxylessNAS's
+                       reference, which scales the latency term; no loss here stops at it)
     loss terms         metrics `task_loss` and `latency_loss` (what the latency term adds)
-    temperature        metric `temperature` (FBNet's Gumbel-softmax), where present
+    temperature        metric `temperature` (FBNet's Gumbel-softmax)
     norm vs threshold  the latest `<kind>_norm/L<k>` metrics per layer as bars and
                        `threshold<...>/L<k>` as markers (Single-Path NAS: a ring or channel group
                        is on when its norm exceeds its threshold)
-    the LUT            layers x candidates heatmap (ms) of the table the run measured; it travels
-                       in `run_start.config.lut` = {lut, options, base_ms, target_ms, ...}
-                       (see `nasbench.evaluate.latency.LatencyTable.info`)
+    the LUT            layers x candidates heatmap (ms) of the run's table; it travels in
+                       `run_start.config.lut` (Single-Path NAS: `config.latency`) = {lut, options,
+                       base_ms, target_ms, device, ...} (`nasbench.evaluate.latency.LatencyTable.info`)
+
+The temperature and the norm panels appear only once a run logs their metrics, so a ProxylessNAS
+run shows three panels, FBNet four with the temperature, Single-Path NAS four with the norms.
 
 Several runs side by side (two budgets): `LatencyPanel(runs=["tight", "loose"])` and pass
 `view.feed("tight")` to that run's callbacks, or `LatencyPanel.compare({...})` on recorded runs.
@@ -40,7 +44,8 @@ class _Run:
     def handle(self, event: Event) -> bool:
         if event["type"] == "run_start":
             self.__init__()
-            self.latency = (event.get("config") or {}).get("lut") or {}
+            config = event.get("config") or {}
+            self.latency = config.get("lut") or config.get("latency") or {}  # Single-Path: "latency"
             return True
         if event["type"] != "metric":
             return False
@@ -55,8 +60,15 @@ class _Run:
         return True
 
 
+# The panels beside the expected latency and the loss terms, each shown only once a run fills it:
+# (key, title, the metrics that fill it)
+EXTRA_PANELS = (("tau", "Gumbel temperature τ", lambda run: "temperature" in run.curves),
+                ("norms", "norm vs threshold", lambda run: bool(run.layers)))
+
+
 class LatencyPanel(SeveralRuns):
-    """Expected latency vs target, loss terms, temperature, norms vs thresholds, and the LUT."""
+    """Expected latency (and LAT_ref where the loss has one), loss terms, the LUT; the Gumbel
+    temperature and the norms vs thresholds only for the runs that log them."""
 
     Run = _Run
 
@@ -64,24 +76,51 @@ class LatencyPanel(SeveralRuns):
     def shows(events) -> bool:
         """For the report: only runs with a latency model (a LUT in run_start or latency metrics)."""
         start = events[0] if events and events[0].get("type") == "run_start" else {}
-        return "lut" in (start.get("config") or {}) or any(
+        config = start.get("config") or {}
+        return "lut" in config or "latency" in config or any(
             e.get("type") == "metric" and e.get("name") == "expected_latency_ms" for e in events)
 
+    def panels(self) -> list[str]:
+        """The panels of row 1, in order: "lat", "loss", then the extras some run fills."""
+        return ["lat", "loss"] + [key for key, _, filled in EXTRA_PANELS
+                                  if any(filled(run) for run in getattr(self, "runs", {}).values())]
+
     def build(self):
-        fig = make_subplots(
-            rows=2, cols=3, specs=[[{}, {}, {}], [{}, {"colspan": 2}, None]],
-            subplot_titles=("expected latency (ms) vs target", "task loss and latency term",
-                            "temperature (FBNet)", "norm vs threshold per layer (Single-Path NAS)", "latency table (ms)"),
-            vertical_spacing=0.16, horizontal_spacing=0.08)
-        fig.update_layout(height=560, margin=dict(l=50, r=10, t=50, b=30), legend=dict(orientation="h"))
-        for col in (1, 2, 3):
-            fig.update_xaxes(title_text="step", row=1, col=col)
+        self._panels = self.panels()
+        return self.new_figure(self._layout(self._panels))
+
+    def _layout(self, panels: list[str]) -> go.Figure:
+        titles = {"lat": "E[LAT] (ms)", "loss": "task loss, latency term",
+                  **{key: title for key, title, _ in EXTRA_PANELS}}
+        n = len(panels)
+        fig = make_subplots(rows=2, cols=n, specs=[[{}] * n, [{"colspan": n}] + [None] * (n - 1)],
+                            subplot_titles=[titles[p] for p in panels] + ["latency table (ms)"],
+                            vertical_spacing=0.2, horizontal_spacing=0.1, row_heights=[0.55, 0.45])
+        fig.update_layout(height=600, margin=dict(l=60, r=20, t=50, b=40),
+                          legend=dict(orientation="h", y=-0.08))
+        for col, panel in enumerate(panels, 1):
+            fig.update_xaxes(title_text="layer" if panel == "norms" else "step", row=1, col=col)
+        fig.update_xaxes(tickangle=-20, automargin=True, row=2, col=1)
+        fig.update_yaxes(automargin=True)
         fig.add_trace(go.Heatmap(z=[[None]], meta="lut", colorscale="Viridis", texttemplate="%{text}",
-                                 colorbar=dict(len=0.4, y=0.2), name="LUT"), row=2, col=2)
-        return self.new_figure(fig)
+                                 colorbar=dict(len=0.4, y=0.2), name="LUT"), row=2, col=1)
+        return fig
+
+    def _relayout(self) -> None:
+        """A run filled a panel not yet shown: lay the figure out again with it (the traces are
+        drawn anew from the runs' state by the next `render`)."""
+        fresh = self._layout(self._panels)
+        self.fig.data = []
+        self.fig.layout = fresh.layout
+        self.fig._grid_ref, self.fig._grid_str = fresh._grid_ref, fresh._grid_str
+        self.fig.add_trace(fresh.data[0], row=2, col=1)
 
     def handle(self, event: Event) -> bool:
-        return self.runs[self._label].handle(event)
+        changed = self.runs[self._label].handle(event)
+        if changed and self.panels() != self._panels:
+            self._panels = self.panels()
+            self._relayout()
+        return changed
 
     # -- what the notebook reads ---------------------------------------------------------------
     def latest(self, name: str, label: str | None = None) -> float | None:
@@ -108,37 +147,40 @@ class LatencyPanel(SeveralRuns):
             steps, values = run.curves.get("expected_latency_ms", ([], []))
             if steps:
                 x, y = downsample(steps, values)
-                self._set(f"{label}/lat", 1, 1, x, y, mode="lines", name=f"{tag}E[LAT]",
+                self._set(f"{label}/lat", 1, self._col("lat"), x, y, mode="lines", name=f"{tag}E[LAT]",
                           line=dict(color=color, width=2))
                 target = run.latency.get("target_ms")
                 if target is not None:
-                    self._set(f"{label}/target", 1, 1, [x[0], x[-1]], [target, target], mode="lines",
-                              name=f"{tag}target", line=dict(color=color, dash="dash", width=1))
+                    self._set(f"{label}/target", 1, self._col("lat"), [x[0], x[-1]], [target, target], mode="lines",
+                              name=f"{tag}LAT_ref", line=dict(color=color, dash="dash", width=1))
             for name, dash in (("task_loss", "solid"), ("latency_loss", "dot")):
                 steps, values = run.curves.get(name, ([], []))
                 if steps:
                     x, y = downsample(steps, values)
-                    self._set(f"{label}/{name}", 1, 2, x, y, mode="lines", name=f"{tag}{name}",
+                    self._set(f"{label}/{name}", 1, self._col("loss"), x, y, mode="lines", name=f"{tag}{name}",
                               line=dict(color=color, dash=dash, width=1.5))
             steps, values = run.curves.get("temperature", ([], []))
-            if steps:
-                self._set(f"{label}/tau", 1, 3, steps, values, mode="lines+markers", name=f"{tag}temperature",
+            if steps and "tau" in self._panels:
+                self._set(f"{label}/tau", 1, self._col("tau"), steps, values, mode="lines+markers", name=f"{tag}temperature",
                           line=dict(color=color), marker=dict(size=4))
-            for kind, layers in run.layers.items():
+            for kind, layers in (run.layers.items() if "norms" in self._panels else ()):
                 xs = sorted(layers)
                 ys = [layers[k] for k in xs]
                 names = [f"L{k}" for k in xs]
                 if kind.startswith("threshold"):
-                    self._set(f"{label}/{kind}", 2, 1, names, ys, mode="markers", name=f"{tag}{kind}",
+                    self._set(f"{label}/{kind}", 1, self._col("norms"), names, ys, mode="markers", name=f"{tag}{kind}",
                               marker=dict(symbol="line-ew-open", size=16, color="black", line=dict(width=3)))
                 else:
                     i = next((i for i, t in enumerate(self.fig.data) if t.meta == f"{label}/{kind}"), None)
                     if i is None:
                         self.fig.add_trace(go.Bar(meta=f"{label}/{kind}", name=f"{tag}{kind}", opacity=0.7),
-                                           row=2, col=1)
+                                           row=1, col=self._col("norms"))
                         i = len(self.fig.data) - 1
                     self.fig.data[i].x, self.fig.data[i].y = names, ys
         self._render_lut()
+
+    def _col(self, panel: str) -> int:
+        return self._panels.index(panel) + 1
 
     def _render_lut(self):
         info = next((r.latency for r in self.runs.values() if r.latency.get("lut")), None)
