@@ -25,25 +25,30 @@ def check_reinforce_loss(loss_fn) -> None:
     (grad,) = torch.autograd.grad(loss, log_prob)
     assert abs(float(grad) + 0.3) < 1e-6, "d loss / d log pi should be -(R - b): minimising the loss " \
                                           "raises log pi when the reward beats the baseline"
+    expected, exact = _expected_gradient(lambda lp, r: loss_fn(lp, r, 0.4), seed=0)
+    for e, g in zip(expected, exact):
+        assert torch.allclose(e, -g, atol=1e-10), "on average your loss's gradient is not -grad E[R]"
+
+
+def _expected_gradient(loss_of, seed: int):
+    """Over every cell of a 27-cell toy space, with random rewards R(a) and a small controller:
+    sum_a pi(a) grad loss_of(log pi(a), R(a)) (the expected gradient of the loss a sampled cell
+    gives), and the exact grad E[R] = grad sum_a pi(a) R(a); per parameter, zeros where unused."""
     space = NB201Space(nodes=3, ops=["none", "skip_connect", "nor_conv_3x3"])
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     controller = Controller(space, lstm_size=8).double()
     params = list(controller.parameters())
-    rng = np.random.default_rng(0)
     archs = list(space.enumerate())
-    reward = dict(zip(archs, rng.random(len(archs))))
-    estimate = [torch.zeros_like(p) for p in params]
+    reward = dict(zip(archs, np.random.default_rng(seed).random(len(archs))))
+    expected = [torch.zeros_like(p) for p in params]
     for a in archs:
         lp = controller(a).log_prob
-        grads = torch.autograd.grad(loss_fn(lp, reward[a], 0.4), params, allow_unused=True)
-        for e, g in zip(estimate, grads):
+        for e, g in zip(expected, torch.autograd.grad(loss_of(lp, reward[a]), params, allow_unused=True)):
             if g is not None:
-                e -= float(lp.detach().exp()) * g
+                e += float(lp.detach().exp()) * g
     exact = torch.autograd.grad(sum(controller(a).log_prob.exp() * reward[a] for a in archs), params,
                                 allow_unused=True)
-    for e, g in zip(estimate, exact):
-        assert torch.allclose(e, torch.zeros_like(e) if g is None else g, atol=1e-10), \
-            "on average your loss's gradient is not -grad E[R]"
+    return expected, [torch.zeros_like(p) if g is None else g for p, g in zip(params, exact)]
 
 
 def attention_reference(anchors: torch.Tensor, h_t: torch.Tensor, W1: torch.Tensor, W2: torch.Tensor,
@@ -98,21 +103,8 @@ def check_controller_loss(controller_loss) -> None:
     (grad,) = torch.autograd.grad(loss, lp)
     assert torch.allclose(grad, torch.tensor([-0.075, -0.1125], dtype=grad.dtype)), \
         f"d loss / d log pi should be (-0.075, -0.1125), got {grad.tolist()}"
-    space = NB201Space(nodes=3, ops=["none", "skip_connect", "nor_conv_3x3"])
-    torch.manual_seed(1)
-    controller = Controller(space, lstm_size=8).double()
-    params = list(controller.parameters())
-    rng = np.random.default_rng(1)
-    archs = list(space.enumerate())
-    acc = dict(zip(archs, rng.random(len(archs))))
-    expected = [torch.zeros_like(p) for p in params]
-    for a in archs:
-        lp = controller(a).log_prob
-        loss, _ = controller_loss([lp], [acc[a]], [0.0], 0.3, bl_dec=0.9, entropy_weight=0.0)
-        for e, g in zip(expected, torch.autograd.grad(loss, params, allow_unused=True)):
-            if g is not None:
-                e += float(lp.detach().exp()) * g
-    exact = torch.autograd.grad(sum(controller(a).log_prob.exp() * acc[a] for a in archs), params, allow_unused=True)
+    expected, exact = _expected_gradient(
+        lambda lp, r: controller_loss([lp], [r], [0.0], 0.3, bl_dec=0.9, entropy_weight=0.0)[0], seed=1)
     for e, g in zip(expected, exact):
-        assert torch.allclose(e, torch.zeros_like(e) if g is None else -0.9 * g, atol=1e-10), \
+        assert torch.allclose(e, -0.9 * g, atol=1e-10), \
             "over every cell, your loss's expected gradient is not -bl_dec * grad E[R]"

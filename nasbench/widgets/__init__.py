@@ -10,6 +10,7 @@ from nasbench.widgets.fairness import SamplingFairness
 from nasbench.widgets.graph import SupernetGraph
 from nasbench.widgets.latency import LatencyPanel
 from nasbench.widgets.memory_banks import MemoryBankView
+from nasbench.widgets.pareto import ParetoView
 from nasbench.widgets.ranking import KLRanking
 
-__all__ = ["EventView", "op_color", "TrainingBoard", "KLRanking", "SamplingFairness", "EvolutionPanel", "SupernetGraph", "AlphaEvolution", "CollapseView", "LatencyPanel", "MemoryBankView", "ControllerPanel", "Dashboard"]
+__all__ = ["EventView", "op_color", "TrainingBoard", "KLRanking", "SamplingFairness", "EvolutionPanel", "SupernetGraph", "AlphaEvolution", "CollapseView", "LatencyPanel", "MemoryBankView", "ParetoView", "ControllerPanel", "Dashboard"]
