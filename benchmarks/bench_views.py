@@ -40,6 +40,8 @@ def measure(code: Path, notebooks: list[str], smoke: bool, out: Path, keep: Path
         nb = json.loads((code / "notebooks" / f"{name}.ipynb").read_text())
         nb["metadata"]["kernelspec"] = lab_driver.KERNELSPEC
         (root / f"{name}.ipynb").write_text(json.dumps(nb))
+    if (code / "notebooks" / "recorded").is_dir():   # the recorded runs 04 and 10 replay
+        shutil.copytree(code / "notebooks" / "recorded", root / "recorded")
     env = {"PYTHONPATH": str(code), "NASBENCH_SMOKE": "1" if smoke else "0"}
     rows = []
     with lab_driver.jupyter_lab(root, out, env=env) as (base, token), sync_playwright() as p:

@@ -12,7 +12,7 @@ started with the repository's configuration, in smoke mode: Run All, then
   needed) and stays small.
 
 Screenshots of every figure go to $NASBENCH_ARTIFACTS (default: <tmp>/nasbench-artifacts).
-The notebooks are copied to a temporary folder first, so JupyterLab's autosave never touches git.
+The notebooks (and the recorded runs they replay) are copied to a temporary folder first, so JupyterLab's autosave never touches git.
 """
 import json
 import os
@@ -44,6 +44,7 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("notebooks")
     for path in NOTEBOOKS:
         shutil.copy(path, root)
+    shutil.copytree(lab_driver.REPO_ROOT / "notebooks" / "recorded", root / "recorded")  # what 04 and 10 replay
     with lab_driver.jupyter_lab(root, root, env={"NASBENCH_SMOKE": "1"}) as (base, token):
         yield root, base, token
 

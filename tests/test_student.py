@@ -87,6 +87,15 @@ def test_student_notebooks_are_clean_and_call_the_students_attempt(built):
         assert all(c.rsplit(".", 1)[-1].startswith("check_") for _, c in calls), calls
 
 
+def test_the_student_edition_carries_the_recorded_runs_its_notebooks_replay(built):
+    out, _ = built
+    teacher = ROOT / "notebooks" / "recorded"
+    shipped = out / "student" / "notebooks" / "recorded"
+    files = sorted(p.relative_to(teacher) for p in teacher.rglob("*") if p.is_file())
+    assert files, "no recorded runs in the teacher's notebooks/recorded"
+    assert [f for f in files if not (shipped / f).is_file()] == []
+
+
 @pytest.mark.slow
 def test_the_student_edition_has_no_importable_reference_but_falls_back(built):
     out, exercises = built
