@@ -322,12 +322,13 @@ class Recording:
 def record(out: str | os.PathLike, *, seeds: Sequence[int] = (0, 1, 2), steps: int = 150,
            settings: dict | None = None, proxy_seeds: Sequence[int] = (0, 1), proxy_archs: int | None = None,
            methods: dict[str, Sequence[str]] | None = None, backend: str = "process",
-           progress: bool = True) -> Recording:
+           progress: bool = True, command: str | None = None) -> Recording:
     """Run notebook 10's comparison into `out` and keep it as a recording: every search (as Ray
     tasks with `backend="ray"`), then the random-search baseline at the searches' median time, then
     the zero-cost proxies; the event logs stay (checkpoints are dropped) and `recording.json` holds
     the rest, with the table the logs give, so that a recording and its logs cannot disagree.
-    `methods` maps "nb201"/"chain" to the methods to run (default: all of notebook 10's)."""
+    `methods` maps "nb201"/"chain" to the methods to run (default: all of notebook 10's);
+    `command` is what the recording says made it (default: this process's command line)."""
     import json
     import platform
     import sys
@@ -361,7 +362,9 @@ def record(out: str | os.PathLike, *, seeds: Sequence[int] = (0, 1, 2), steps: i
                 proxy_rho.setdefault(table, {}).setdefault(proxy, []).append(r["spearman"])
     for path in out.glob("*/*/checkpoint.pt"):
         path.unlink()                       # a recording keeps what the views and the table read
-    made = {"command": " ".join([Path(sys.executable).name, *sys.argv]) if sys.argv else "",
+    if command is None:
+        command = " ".join([Path(sys.executable).name, *sys.argv]) if sys.argv else ""
+    made = {"command": command,
             "machine": platform.processor() or platform.machine(), "backend": backend, "versions": versions(),
             # the machine's load (1, 5, 15 min) before and after: wall times are only comparable at equal load
             "loadavg": [list(load_before), list(os.getloadavg())]}
@@ -486,7 +489,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             problems = check_recording(args.dir, tmp, backend=args.backend)
         print("\n".join(problems) or f"{args.dir}: every run is what its command makes again")
         return 1 if problems else 0
-    recording = record(args.dir, seeds=args.seeds, steps=args.steps, backend=args.backend)
+    command = " ".join(["python -m nasbench.compare", *(argv if argv is not None else sys.argv[1:])])
+    recording = record(args.dir, seeds=args.seeds, steps=args.steps, backend=args.backend, command=command)
     for key, rows in recording.rows.items():
         print(format_table(rows))
     return 0
