@@ -12,12 +12,21 @@ import os
 import sys
 from pathlib import Path
 
-RUNS = {
-    # 04 §6: DARTS on NAS-Bench-201's cell in a 15-cell supernet, alpha pushed hard (the notebook
-    # says why): the collapse to parameter-free ops, in 10 epochs (about 3 minutes on one core).
-    "04_darts/collapse": dict(method="darts", space="nb201", dataset="digits", seed=0, epochs=10,
-                              settings=dict(C=4, layers=15, arch_lr=0.3, arch_steps=6)),
-}
+# 04 §6 and 11 §5: DARTS on NAS-Bench-201's cell in a 15-cell supernet, alpha pushed hard (04 says
+# why), over three seeds, for DARTS, DARTS- and DARTS-ES, with the collapse watched by its own
+# signal: the dominant Hessian eigenvalue of L_val in alpha, every 3 steps (30 measurements in 10
+# epochs). DARTS-ES keeps RobustDARTS' window 5, delta 4 and factor 1.3 (in measurements) and starts
+# at measurement 6, a fifth of the run as RobustDARTS' 10 of 50 epochs. About 6 minutes a run on
+# one core. `notebooks` names the notebooks that replay a run.
+COLLAPSE = dict(C=4, layers=15, arch_lr=0.3, arch_steps=6, hessian_every=3)
+COLLAPSE_METHODS = {"darts": ("darts", {}), "darts-minus": ("darts-minus", {}),
+                    "darts-es": ("darts", {"early_stop": True, "es_start": 6})}
+RUNS = {}
+for _label, (_method, _extra) in COLLAPSE_METHODS.items():
+    for _seed in (0, 1, 2):
+        RUNS[f"collapse/{_label}-seed{_seed}"] = dict(
+            method=_method, space="nb201", dataset="digits", seed=_seed, epochs=10, settings={**COLLAPSE, **_extra},
+            notebooks=("04_darts", "11_after_darts") if _label == "darts" else ("11_after_darts",))
 ROOT = Path(__file__).resolve().parents[1] / "notebooks" / "recorded"
 
 
@@ -44,6 +53,26 @@ def record(name: str, root: str | os.PathLike = ROOT, progress: bool = True) -> 
 def events(name: str, root: str | os.PathLike = ROOT) -> list[dict]:
     from nasbench.events import read_events
     return read_events(Path(root) / name / "events.jsonl")
+
+
+def collapse(label: str, seed: int, root: str | os.PathLike = ROOT, log: list[dict] | None = None) -> dict:
+    """What recording `collapse/<label>-seed<seed>` (or the events `log` of such a run) shows,
+    in the one measure notebooks 04 and 11 share: the **parameter-free share** of the genotype
+    the search returns (skips and pools among the ops it keeps, `none` left out, as CollapseView
+    draws it over the run), with the eigenvalue's first and highest values and DARTS-ES' stop."""
+    from nasbench.methods.darts import parameter_free
+    from nasbench.spaces import get_space
+    log = log if log is not None else events(f"collapse/{label}-seed{seed}", root)
+    start, end = log[0], log[-1]
+    space = get_space(start["space"]["name"])
+    free = parameter_free(space, space.decode(end["best"]))
+    eig = [e["value"] for e in log if e["type"] == "metric" and e["name"] == "hessian_eigenvalue"]
+    stop = [int(e["value"]) for e in log if e["type"] == "metric" and e["name"] == "early_stop"]
+    return {"method": label, "seed": seed, "best": end["best"], "share": sum(free) / max(len(free), 1),
+            "free": sum(free), "kept": len(free), "eig_first": eig[0] if eig else None,
+            "eig_max": max(eig) if eig else None, "eig_last": eig[-1] if eig else None,
+            "stop": stop[0] if stop else None,
+            "steps": max((e["step"] for e in log if e["type"] == "step"), default=-1) + 1}
 
 
 def same_run(a: list[dict], b: list[dict]) -> list[str]:

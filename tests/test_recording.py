@@ -1,11 +1,13 @@
 """Notebook 10 reads a recording of its default comparison (`nasbench.compare.record`): a recording
 read again gives the table it was written with, an edited log is refused, the shipped recording is
-the notebook's default mode (every method, seed and setting), and Ray runs the same searches."""
+the notebook's default mode (every method, seed and setting), and Ray runs the same searches; the single runs other notebooks replay
+(`nasbench.recorded`) are the searches those notebooks would run, and their prose holds for them."""
 import json
 import os
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from nasbench import bench
@@ -138,13 +140,15 @@ def test_a_recorded_run_is_the_search_its_notebook_would_run(name):
     assert {k: events[0][k] for k in expected} == expected
     assert events[-1]["status"] == "completed"
     assert not (recorded.ROOT / name / "checkpoint.pt").exists()
-    notebook, _ = name.split("/", 1)
-    source = (ROOT / "notebooks" / f"{notebook}.ipynb").read_text()
-    assert f"recorded/{name}/events.jsonl" in source and f'recorded.search(\\"{name}\\"' in source
+    label = name.split("/", 1)[1].rsplit("-seed", 1)[0]
+    for notebook in recorded.RUNS[name]["notebooks"]:   # each reads it by its label (04: seed 0 by name)
+        source = (ROOT / "notebooks" / f"{notebook}.ipynb").read_text()
+        assert "recorded/collapse/" in source and "recorded.collapse(" in source, notebook
+        assert f'\\"{label}\\"' in source or f"recorded.COLLAPSE_METHODS" in source, (notebook, label)
 
 
 def test_same_run_ignores_times_and_finds_a_changed_decision():
-    log = recorded.events("04_darts/collapse")
+    log = recorded.events("collapse/darts-seed0")
     later = [{**e, "t": e["t"] + 5} for e in log]
     later[-1] = {**later[-1], "wall": log[-1]["wall"] * 2}
     assert recorded.same_run(log, later) == []
@@ -154,6 +158,26 @@ def test_same_run_ignores_times_and_finds_a_changed_decision():
     assert recorded.same_run(log, changed) == [f"event {i}: " + str({k: v for k, v in log[i].items() if k != "t"})
                                                 + " != " + str({k: v for k, v in changed[i].items() if k != "t"})]
     assert recorded.same_run(log, log[:-1]) == [f"{len(log)} events != {len(log) - 1} events"]
+
+
+def test_collapse_reads_the_returned_genotype_the_eigenvalues_and_the_stop_of_a_log():
+    """A hand-made log: the share counts skips and pools among the returned genotype's ops, `none`
+    left out (here 2 of 4), whatever the earlier genotypes were."""
+    space = {"name": "nb201", "decisions": [], "options": []}
+    best = "|skip_connect~0|+|none~0|nor_conv_3x3~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
+    log = [{"type": "run_start", "space": space},
+           {"type": "step", "step": 0}, {"type": "step", "step": 1},
+           {"type": "genotype", "step": 1, "arch": "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|"
+                                                     "skip_connect~1|skip_connect~2|"},
+           {"type": "metric", "step": 0, "name": "hessian_eigenvalue", "value": 0.5},
+           {"type": "metric", "step": 1, "name": "hessian_eigenvalue", "value": 2.0},
+           {"type": "metric", "step": 2, "name": "hessian_eigenvalue", "value": 1.5},
+           {"type": "metric", "step": 2, "name": "early_stop", "value": 1},
+           {"type": "run_end", "status": "completed", "best": best}]
+    r = recorded.collapse("darts-es", 4, log=log)
+    assert (r["free"], r["kept"], r["share"]) == (2, 4, 0.5)
+    assert (r["eig_first"], r["eig_max"], r["eig_last"], r["stop"], r["steps"]) == (0.5, 2.0, 1.5, 1, 2)
+    assert (r["method"], r["seed"], r["best"]) == ("darts-es", 4, best)
 
 
 def test_the_shipped_recording_shows_what_notebook_10_says_of_the_chain_methods():
@@ -177,3 +201,30 @@ def test_the_shipped_recording_shows_what_notebook_10_says_of_the_chain_methods(
             c = json.loads(f.readline())["config"]
         warmup_steps = c["warmup_epochs"] * (c["data"]["sizes"]["train"] // c["batch_size"])
         assert r.steps <= c["steps"] < warmup_steps      # the whole run inside the warm-up
+
+
+def test_the_collapse_recordings_show_what_notebooks_04_and_11_say():
+    """04 §6 and 11 §5 describe the nine recorded collapse runs; a recording made again must keep
+    their prose true (or the prose must change with it)."""
+    runs = {(m, s): recorded.collapse(m, s) for m in recorded.COLLAPSE_METHODS for s in (0, 1, 2)}
+    convs = {k: sum(op.startswith("nor_conv") for op in r["best"].replace("|", " ").replace("+", " ").split())
+             for k, r in runs.items()}
+    # 04: two seeds of three mostly parameter-free (1 and 2 convolutions), the third keeps 4
+    assert sorted(convs["darts", s] for s in (0, 1, 2)) == [1, 2, 4]
+    assert sum(runs["darts", s]["share"] >= 0.6 for s in (0, 1, 2)) == 2
+    # 11: DARTS- keeps more convolutions on two seeds, never `none`, a lower mean share within the spread
+    assert sum(convs["darts-minus", s] > convs["darts", s] for s in (0, 1, 2)) == 2
+    assert all(runs["darts-minus", s]["kept"] == 6 for s in (0, 1, 2))
+    share = {m: [runs[m, s]["share"] for s in (0, 1, 2)] for m in recorded.COLLAPSE_METHODS}
+    assert np.mean(share["darts-minus"]) < np.mean(share["darts"])
+    assert np.mean(share["darts"]) - np.mean(share["darts-minus"]) < np.std(share["darts"], ddof=1)
+    # DARTS-' eigenvalue: a fifth or less of DARTS' over the first two thirds, higher at the end
+    for s in (0, 1, 2):
+        eig = {m: [e["value"] for e in recorded.events(f"collapse/{m}-seed{s}")
+                   if e["type"] == "metric" and e["name"] == "hessian_eigenvalue"] for m in ("darts", "darts-minus")}
+        assert np.median(eig["darts-minus"][:20]) <= 0.2 * np.median(eig["darts"][:20])
+        assert np.mean(eig["darts-minus"][-10:]) > np.mean(eig["darts-minus"][:10])
+    # DARTS-ES stops early on every seed, at the steps 11 names, with DARTS' own mean share
+    assert [runs["darts-es", s]["stop"] for s in (0, 1, 2)] == [35, 20, 38]
+    assert all(runs["darts-es", s]["steps"] < 90 for s in (0, 1, 2))
+    assert abs(np.mean(share["darts-es"]) - np.mean(share["darts"])) < 0.05

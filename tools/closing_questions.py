@@ -93,9 +93,10 @@ QUESTIONS = {
          "of alpha on parameter-free ops grow over the run?",
          "First against second order: where do the two final alpha tables differ most? Was the "
          "second order worth its cost per step on this task?",
-         "The collapse run printed `convs_left`. How many convolutions survived, and how did the "
-         "collapsed cell do from scratch against the all-convolution cell? Why is that gap small "
-         "on 8x8 digits and large on CIFAR-10?",
+         "The collapse runs printed `darts_free_share`, the parameter-free share of the genotype "
+         "over three seeds. Did the Hessian eigenvalue rise before the genotype filled with skips "
+         "and pools, as Zela et al. found? How did seed 0's cell do from scratch against the "
+         "all-convolution cell, and why is that gap small on 8x8 digits and large on CIFAR-10?",
          "The genotype rule ignores `none`. What would the genotype be if `none` could win, and "
          "what does a large weight on `none` say about an edge?"],
         ["DARTS replaces the inner optimisation by one weight step (eq. 6). What does that "
@@ -198,8 +199,9 @@ QUESTIONS = {
          "choice (one sampled op, partial channels, a proximal step) explains each?",
          "`nasp_speedup_per_step` against the paper's \"more than 10x\": what in this cell "
          "limits the saving?",
-         "`darts_free_ops` against `darts_minus_free_ops`: is the difference larger than seed "
-         "noise? What would you run to tell?",
+         "`darts_free_share`, `darts_minus_free_share` and `darts_es_free_share` are means over "
+         "three seeds: is any difference larger than the spread between seeds? What would you "
+         "run to tell?",
          "In the alpha views, which method committed to a genotype first? Relate it to the "
          "temperature (GDAS, SNAS) or to the proximal step (NASP)."],
         ["Which change to DARTS matters most on this cell, and would the answer carry over to "
