@@ -40,7 +40,7 @@ def measure(code: Path, notebooks: list[str], smoke: bool, out: Path, keep: Path
         nb = json.loads((code / "notebooks" / f"{name}.ipynb").read_text())
         nb["metadata"]["kernelspec"] = lab_driver.KERNELSPEC
         (root / f"{name}.ipynb").write_text(json.dumps(nb))
-    if (code / "notebooks" / "recorded").is_dir():   # the recorded runs 04 and 10 replay
+    if (code / "notebooks" / "recorded").is_dir():   # the recorded runs 04, 10 and 11 replay
         shutil.copytree(code / "notebooks" / "recorded", root / "recorded")
     env = {"PYTHONPATH": str(code), "NASBENCH_SMOKE": "1" if smoke else "0"}
     rows = []

@@ -44,7 +44,7 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("notebooks")
     for path in NOTEBOOKS:
         shutil.copy(path, root)
-    shutil.copytree(lab_driver.REPO_ROOT / "notebooks" / "recorded", root / "recorded")  # what 04 and 10 replay
+    shutil.copytree(lab_driver.REPO_ROOT / "notebooks" / "recorded", root / "recorded")  # what 04, 10 and 11 replay
     with lab_driver.jupyter_lab(root, root, env={"NASBENCH_SMOKE": "1"}) as (base, token):
         yield root, base, token
 
