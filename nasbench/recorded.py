@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: recorded in {record(name)}")
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            problems = same_run(events(name), events(name, record(name, tmp)))
+            record(name, tmp)
+            problems = same_run(events(name), events(name, tmp))
         print(f"{name}: " + ("; ".join(problems) if problems else "the recording is what its search makes again"))
         failed += bool(problems)
     return 1 if failed else 0

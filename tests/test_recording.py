@@ -228,3 +228,28 @@ def test_the_collapse_recordings_show_what_notebooks_04_and_11_say():
     assert [runs["darts-es", s]["stop"] for s in (0, 1, 2)] == [35, 20, 38]
     assert all(runs["darts-es", s]["steps"] < 90 for s in (0, 1, 2))
     assert abs(np.mean(share["darts-es"]) - np.mean(share["darts"])) < 0.05
+
+
+@pytest.mark.parametrize("rerun_differs", [False, True])
+def test_recorded_check_compares_the_recording_with_the_run_made_again(monkeypatch, capsys, rerun_differs):
+    """`python -m nasbench.recorded check NAME`: the search made again lands in a temporary
+    directory and is compared with the recording (here a stand-in search writes the recorded log,
+    or the log with one decision changed, where the real one would run for minutes)."""
+    import shutil
+    name = "collapse/darts-es-seed1"
+
+    def fake_record(run, root=recorded.ROOT, progress=True):
+        out = Path(root) / run
+        out.mkdir(parents=True)
+        shutil.copy(recorded.ROOT / run / "events.jsonl", out / "events.jsonl")
+        if rerun_differs:
+            log = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+            i = next(i for i, e in enumerate(log) if e["type"] == "genotype")
+            log[i]["arch"] = "changed"
+            (out / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
+        return out
+
+    monkeypatch.setattr(recorded, "record", fake_record)
+    assert recorded.main(["check", name]) == int(rerun_differs)
+    said = capsys.readouterr().out
+    assert ("changed" in said) == rerun_differs and ("is what its search makes again" in said) != rerun_differs
