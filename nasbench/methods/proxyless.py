@@ -93,8 +93,10 @@ class ProxylessConfig(SearchConfig):
                "(5 in the paper), latency logs in units of 10 us (a table timed at batch 1, as notebook 05's, puts "
                "a network near 1 ms, whose log in ms is ~0; the batch-256 tables and the phone tables would "
                "work in ms too); latency_device=pixel1 or proxyless-mobile uses a published Pixel 1 table. At 150 steps the one-path supernet is still "
-               "at chance (weight loss ~2.30), so the architecture gradient is noise plus the latency pull: see "
-               "docs/methods.md before reading a pick",
+               "at chance (weight loss ~2.28): one path a step trains each of a layer's 5 candidates on ~30 of the 150 steps, "
+               "fewer than a fixed path needs to leave chance; schedule, label smoothing, lr, batch and BN do not change "
+               "that (benchmarks/bench_proxyless_supernet.py). So the architecture gradient is noise plus the latency pull: "
+               "see docs/methods.md before reading a pick",
     }
 
     def validate(self) -> None:
