@@ -27,6 +27,15 @@ for _label, (_method, _extra) in COLLAPSE_METHODS.items():
         RUNS[f"collapse/{_label}-seed{_seed}"] = dict(
             method=_method, space="nb201", dataset="digits", seed=_seed, epochs=10, settings={**COLLAPSE, **_extra},
             notebooks=("04_darts", "11_after_darts") if _label == "darts" else ("11_after_darts",))
+# 03 §6: Bender et al.'s claim that the path-dropout rate r changes the ranking, as a sweep: the
+# one-shot model of 03 (nb201-small, digits-bench, the CPU preset's 10 epochs, all 125 cells
+# scored) at five rates over three seeds. About 35 s a run on one core.
+DROPOUT_RATES = (0.0, 0.25, 0.5, 0.75, 0.9)
+for _rate in DROPOUT_RATES:
+    for _seed in (0, 1, 2):
+        RUNS[f"dropout/r{_rate:.2f}-seed{_seed}"] = dict(
+            method="oneshot", space="nb201-small", dataset="digits-bench", seed=_seed, epochs=10,
+            settings={"drop_rate": _rate, "n_candidates": 125}, notebooks=("03_one_shot",))
 ROOT = Path(__file__).resolve().parents[1] / "notebooks" / "recorded"
 
 
