@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -306,6 +307,21 @@ CELL_METHODS = ("random", "oneshot", "darts", "enas", "gdas", "snas", "pc-darts"
 CHAIN_METHODS = ("spos", "fairnas", "proxyless", "fbnet", "single-path")
 SPACES = {"nb201": ("nb201-small", CELL_METHODS), "chain": ("chain-small", CHAIN_METHODS)}
 RECORDING = "recording.json"
+# The hardware-aware methods search against the Pixel 1 table Single-Path NAS published (the phone
+# the papers targeted; nasbench.evaluate.latency_devices), not this machine's: on a CPU at 8x8
+# pixels every layer's cost is mostly call overhead and a skip is the only saving, and there the
+# latency pull outweighs ProxylessNAS' accuracy gradient, which one path a step leaves at noise for
+# 150 steps (docs/methods.md; notebook 05 shows it on this machine's table). Phone tables also make
+# the recording the same on every machine.
+HARDWARE_SETTINGS = {m: {"latency_device": "pixel1"} for m in ("proxyless", "fbnet", "single-path")}
+
+
+def with_defaults(settings: dict | None) -> dict:
+    """Notebook 10's per-method settings: HARDWARE_SETTINGS, updated by `settings`."""
+    merged = {m: dict(v) for m, v in HARDWARE_SETTINGS.items()}
+    for m, v in (settings or {}).items():
+        merged[m] = {**merged.get(m, {}), **v}
+    return merged
 
 
 @dataclass
@@ -328,7 +344,8 @@ def record(out: str | os.PathLike, *, seeds: Sequence[int] = (0, 1, 2), steps: i
     the zero-cost proxies; the event logs stay (checkpoints are dropped) and `recording.json` holds
     the rest, with the table the logs give, so that a recording and its logs cannot disagree.
     `methods` maps "nb201"/"chain" to the methods to run (default: all of notebook 10's);
-    `command` is what the recording says made it (default: this process's command line)."""
+    `command` is what the recording says made it (default: this process's command line).
+    `settings` (method -> `--set` values) update HARDWARE_SETTINGS."""
     import json
     import platform
     import sys
@@ -338,7 +355,7 @@ def record(out: str | os.PathLike, *, seeds: Sequence[int] = (0, 1, 2), steps: i
 
     out = Path(out)
     load_before = os.getloadavg()
-    settings = {m: dict(v) for m, v in (settings or {}).items()}
+    settings = with_defaults(settings)
     methods = {k: list(v) for k, v in (methods or {k: m for k, (_, m) in SPACES.items()}).items()}
     from nasbench.methods import METHODS
     rows = {}

@@ -12,7 +12,7 @@ import pytest
 
 from nasbench import bench
 from nasbench.compare import (CELL_METHODS, CHAIN_METHODS, RECORDING, load_recording, rank_in_table, record,
-                              run_methods)
+                              run_methods, with_defaults)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "notebooks" / "recorded" / "10_compare"
@@ -85,7 +85,9 @@ def test_the_shipped_recording_is_the_notebooks_default_comparison():
     shipped = load_recording(SHIPPED)       # check=True: every log gives the recorded table
     s = shipped.settings
     assert (s["seeds"], s["steps"], s["settings"], s["proxy_seeds"], s["proxy_archs"]) == (
-        list(p["SEEDS"]), p["STEPS"], p["SETTINGS"], list(p["PROXY_SEEDS"]), p["PROXY_ARCHS"])
+        list(p["SEEDS"]), p["STEPS"], with_defaults(p["SETTINGS"]), list(p["PROXY_SEEDS"]), p["PROXY_ARCHS"])
+    # the hardware-aware searches ran against the Pixel 1 table
+    assert all(s["settings"][m]["latency_device"] == "pixel1" for m in ("proxyless", "fbnet", "single-path"))
     assert p["RECORDED"] == "recorded/10_compare" and not p["RERUN"]
     assert s["methods"] == {"nb201": list(CELL_METHODS), "chain": list(CHAIN_METHODS)}
     for key, methods in s["methods"].items():
@@ -189,11 +191,22 @@ def test_the_shipped_recording_shows_what_notebook_10_says_of_the_chain_methods(
     def kept(method, seed):         # layers that kept a convolution
         return sum(not part.endswith("=skip") for part in rows[method, seed].best.split(","))
 
-    proxyless = sorted(kept("proxyless", s) for s in seeds)
-    assert proxyless == [0, 0, 1]
-    assert all(rows["proxyless", s].rank == 125 for s in seeds if kept("proxyless", s) == 0)
-    fbnet = sorted(seeds, key=lambda s: kept("fbnet", s))
-    assert kept("fbnet", fbnet[0]) == 1 and all(rows["fbnet", s].rank <= 40 for s in fbnet[1:])
+    # on the Pixel 1 table: ProxylessNAS one MBConv on every seed, at the front's fast end
+    assert [rows["proxyless", s].best for s in seeds] == [
+        "layer0=skip,layer1=mbconv_k5_e3,layer2=skip", "layer0=mbconv_k3_e3,layer1=skip,layer2=skip",
+        "layer0=skip,layer1=mbconv_k5_e3,layer2=skip"]
+    from nasbench.widgets.pareto import device_latency_table
+    table, truth = device_latency_table("pixel1"), bench.load_table("chain-small")
+    entries = list(truth.entries.values())
+
+    def gap(best):      # the most accurate network as fast or faster, less the pick's truth
+        pick = truth.entries[best]
+        mine = table.predict(pick.choices)
+        return max(e.test_acc for e in entries if table.predict(e.choices) <= mine + 1e-9) - pick.test_acc
+    assert all(gap(rows["proxyless", s].best) == 0 for s in seeds)
+    # FBNet: an MBConv in every layer on every seed, good networks a little below the front
+    assert all(kept("fbnet", s) == 3 and rows["fbnet", s].rank <= 40 and 0 <= gap(rows["fbnet", s].best) < 0.1
+               for s in seeds)
     for s in seeds:
         r = rows["single-path", s]
         assert r.best == ",".join(f"layer{i}=mbconv_k5_e6" for i in range(3))
@@ -230,6 +243,31 @@ def test_the_collapse_recordings_show_what_notebooks_04_and_11_say():
     assert abs(np.mean(share["darts-es"]) - np.mean(share["darts"])) < 0.05
 
 
+def test_the_dropout_sweep_shows_what_notebook_03_says():
+    """03 §6 describes the fifteen recorded one-shot runs (five rates, three seeds); its numbers
+    come from notebooks/expected.json, its sentences are checked here, with scipy's tau-b."""
+    from scipy.stats import kendalltau
+    tau, kl = {}, {}
+    for r in recorded.DROPOUT_RATES:
+        for s in (0, 1, 2):
+            ev = [e for e in recorded.events(f"dropout/r{r:.2f}-seed{s}") if e["type"] == "eval"]
+            assert len(ev) == 125
+            truth = [e["truth"] for e in ev]
+            tau[r, s] = kendalltau([e["score"] for e in ev], truth).statistic
+            kl[r, s] = kendalltau([-e["kl"] for e in ev], truth).statistic
+    mean = {r: np.mean([tau[r, s] for s in (0, 1, 2)]) for r in recorded.DROPOUT_RATES}
+    sd = np.mean([np.std([tau[r, s] for s in (0, 1, 2)], ddof=1) for r in recorded.DROPOUT_RATES])
+    dropped = [r for r in recorded.DROPOUT_RATES if r > 0]
+    gain = np.mean([mean[r] for r in dropped]) - mean[0.0]
+    # "a little better than without ... about the size of the spread between seeds"
+    assert 0 < gain < 1.5 * sd and gain > 0.5 * sd
+    # "between r = 0.25 and r = 0.9 the means differ by less than that spread"
+    assert max(mean[r] for r in dropped) - min(mean[r] for r in dropped) < sd
+    # the KL: "about 0" without dropout, "among the worst" (strongly negative) with it
+    assert abs(np.mean([kl[0.0, s] for s in (0, 1, 2)])) < 0.1
+    assert all(kl[r, s] < -0.3 for r in dropped for s in (0, 1, 2))
+
+
 @pytest.mark.parametrize("rerun_differs", [False, True])
 def test_recorded_check_compares_the_recording_with_the_run_made_again(monkeypatch, capsys, rerun_differs):
     """`python -m nasbench.recorded check NAME`: the search made again lands in a temporary
@@ -253,3 +291,19 @@ def test_recorded_check_compares_the_recording_with_the_run_made_again(monkeypat
     assert recorded.main(["check", name]) == int(rerun_differs)
     said = capsys.readouterr().out
     assert ("changed" in said) == rerun_differs and ("is what its search makes again" in said) != rerun_differs
+
+
+def test_the_record_command_passes_on_its_own_command_line(monkeypatch, tmp_path):
+    """`python -m nasbench.compare record DIR ...` records the command a user types (the
+    recording then says how to make it again); it once failed before recording anything."""
+    import nasbench.compare as compare
+    seen = {}
+
+    def fake_record(out, **kwargs):
+        seen.update(kwargs, out=out)
+        return compare.Recording({}, [], {}, {}, {})
+    monkeypatch.setattr(compare, "record", fake_record)
+    monkeypatch.setattr("sys.argv", ["compare.py", "record", str(tmp_path), "--backend", "ray", "--seeds", "0"])
+    assert compare.main() == 0   # as `python -m` calls it: the arguments from sys.argv
+    assert seen["command"] == f"python -m nasbench.compare record {tmp_path} --backend ray --seeds 0"
+    assert (seen["out"], seen["backend"], seen["seeds"]) == (str(tmp_path), "ray", [0])
