@@ -14,7 +14,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 # The views' front end (widgets/) is tested and built with Node.js >= 20, nothing installed.
 NODE ?= node
 
-.PHONY: venv lab test test-widgets widgets demo bench mutants recordings check-recordings student slides clean distclean
+.PHONY: venv lab test test-widgets widgets demo bench mutants recordings check-recordings lessons check-lessons student slides clean distclean
 
 venv: $(STAMP)
 
@@ -65,6 +65,18 @@ recordings: $(STAMP)
 check-recordings: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m nasbench.compare check $(RECORDED) --backend ray
 	OMP_NUM_THREADS=1 $(BIN)/python -m nasbench.recorded check
+
+# The numbers the notebooks state (tools/lessons.py; not in CI: every notebook in default mode).
+# `make lessons` runs each with seeds 0, 1 and 2 (about 45 minutes on one core), stores its key
+# numbers, ranges and time in notebooks/expected.json, and writes them into the prose, README.md
+# and docs/teaching.md; `make check-lessons` runs each once (seed 0, or LESSONS_ARGS="--seeds 3")
+# and reports every number against its range.
+LESSONS_ARGS ?=
+lessons: $(STAMP)
+	$(BIN)/python tools/lessons.py record $(LESSONS_ARGS)
+
+check-lessons: $(STAMP)
+	$(BIN)/python tools/lessons.py check $(LESSONS_ARGS)
 
 # Every wheel `pip install nasbench[lab]` needs on a laptop without internet, per OS, in
 # wheelhouse/<platform>/ (docs/classroom.md): PLATFORM=linux-x86_64, windows-x86_64, macos-arm64

@@ -1,5 +1,6 @@
 """Every notebook is committed without outputs and runs top to bottom in smoke mode."""
 
+import importlib.util
 import json
 import math
 import os
@@ -14,6 +15,11 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("lessons_tool", REPO_ROOT / "tools" / "lessons.py")
+lessons = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("lessons_tool", lessons)
+_spec.loader.exec_module(lessons)
+key_numbers, printed_numbers = lessons.key_numbers, lessons.printed_numbers   # one reading for tests and tool
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 CELL_TIMEOUT = 600  # seconds per cell
@@ -159,28 +165,6 @@ def test_notebook_has_smoke_parameters_cell(path):
     assert any(SMOKE_LINE.search(c.source) for c in cells), (
         f'the `parameters` cell of {path.name} must set SMOKE = os.environ.get("NASBENCH_SMOKE") == "1"'
     )
-
-
-def key_numbers(nb):
-    """The names listed in the notebook's metadata `nasbench.key_numbers`."""
-    return list(nb.metadata.get("nasbench", {}).get("key_numbers", []))
-
-
-def printed_numbers(nb):
-    """{name: text} of every `name = <number>` line in the notebook's text outputs."""
-    text = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream":
-                text.append(out.get("text", ""))
-            elif "data" in out:
-                text.append(out["data"].get("text/plain", ""))
-    found = {}
-    for line in "\n".join(text).splitlines():
-        m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*) = (\S+)\s*", line)
-        if m:
-            found[m.group(1)] = m.group(2)
-    return found
 
 
 def check_key_numbers(nb, name):

@@ -79,8 +79,9 @@ QUESTIONS = {
          "intervals overlap? What can one seed tell you here?",
          "Where do the cells with the lowest KL sit in stand-alone accuracy (ranking view, KL "
          "selected)? Why does the full model lean on the skip paths of this cell?",
-         "Section 6 trained with several dropout rates. Which rate ranked best in your run? What "
-         "goes wrong at $r = 0$, and what near $r = 1$?",
+         "Section 6 swept five dropout rates over three seeds. Compare `dropout_tau_with - "
+         "dropout_tau_r0` with `dropout_seed_sd`: could one pair of runs (one seed each) have shown "
+         "the effect of r? What does dropout do to the KL ranking (`dropout_kl_tau_with`), and why?",
          "At $r = 0.5$, with each of $k = 3$ paths dropped with probability $r^{1/k}$, how likely "
          "is it that exactly one path survives? Work it out, then check against the figure of "
          "section 3."],
@@ -152,7 +153,7 @@ QUESTIONS = {
         "evolution's steps"),
     "08_single_path_nas": (
         ["On this CPU, skipping a layer was the only big saving in the table. How did that shape "
-         "what the two lambdas found (`latency_saved_pct`)?",
+         "what the lambdas found (`latency_saved_pct_paper`, `latency_saved_pct`)?",
          "In the LatencyPanel, which kernel norms crossed their thresholds, and when? Relate it "
          "to $\\sigma'$ vanishing far from a threshold.",
          "Where do the found networks (`found_truth_acc`) sit in the scatter of all 125: on the "

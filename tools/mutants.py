@@ -24,9 +24,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = {
-    "methods": ["tests/test_loops.py", "tests/test_darts.py", "tests/test_after_darts.py",
+    "methods": ["tests/test_loops.py", "tests/test_loop_events.py", "tests/test_optimisers.py",
+                "tests/test_darts.py", "tests/test_hessian.py", "tests/test_after_darts.py",
                 "tests/test_proxyless.py", "tests/test_fbnet.py", "tests/test_single_path.py",
-                "tests/test_spos_fairnas.py", "tests/test_random_ws.py", "tests/test_oneshot.py"],
+                "tests/test_spos_fairnas.py", "tests/test_random_ws.py", "tests/test_oneshot.py",
+                "tests/test_enas.py", "tests/test_smash.py"],
     "supernet": ["tests/test_superkernel.py", "tests/test_darts.py", "tests/test_after_darts.py",
                  "tests/test_smash.py", "tests/test_enas.py", "tests/test_loops.py"],
     "evaluate": ["tests/test_zero_cost.py", "tests/test_latency.py", "tests/test_cost.py",
@@ -182,6 +184,7 @@ def main() -> None:
     parser.add_argument("module", choices=sorted(TESTS))
     parser.add_argument("--minutes", type=float, default=None, help="stop after this long, keep what was measured")
     parser.add_argument("--all-files", action="store_true", help="mutate base.py / __init__.py too")
+    parser.add_argument("--children", type=int, default=1, help="mutants tested at once (one core each)")
     parser.add_argument("--recheck", action="store_true",
                         help="re-run the survivors in build/mutants/<module>.json against today's loop tests")
     parser.add_argument("--only", default="", help="--recheck: only survivors whose name contains this")
@@ -231,7 +234,7 @@ def main() -> None:
     if args.collect:
         write_summary(args.module, where, None)
         return
-    proc = subprocess.Popen([sys.executable, "-m", "mutmut", "run", "--max-children", "1", *(args.more or [])],
+    proc = subprocess.Popen([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.children), *(args.more or [])],
                             cwd=where, env=env, start_new_session=True)
     try:
         proc.wait(timeout=None if args.minutes is None else args.minutes * 60)
