@@ -51,3 +51,18 @@ def test_monitor_counts_a_reaped_child_once_and_sees_its_memory():
     assert abs(result["cpu_s"] - (said["child"] + said["parent"])) < 0.3, (result, said)
     # The tree's peak holds the child's block (the parent alone is a few MB).
     assert HELD_MB <= result["peak_rss_mb"] < HELD_MB + 100, result
+
+
+def test_a_notebook_runs_where_it_finds_the_recorded_runs(tmp_path, monkeypatch):
+    """Notebooks 03, 04, 10 and 11 replay `recorded/...` from their folder; the benchmark runs
+    each in a scratch folder, which must hold them too (it once did not, and those four failed)."""
+    import nbformat
+    monkeypatch.setenv("JUPYTER_PATH", "")
+    bench_notebooks.kernelspec(tmp_path)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import os\nassert os.path.isfile('recorded/collapse/darts-seed0/events.jsonl')\nprint('found')")]
+    path = tmp_path / "probe.ipynb"
+    nbformat.write(nb, path)
+    row = bench_notebooks.run_notebook(path, interval=0.5, timeout=120)
+    assert row["error"] is None, row["error"]
