@@ -2,6 +2,7 @@
 an expected range from three seeds in default mode, and the prose, README.md and
 docs/teaching.md say what the file says."""
 import importlib.util
+import os
 import re
 import sys
 from pathlib import Path
@@ -157,3 +158,20 @@ def test_the_sentences_around_the_numbers_hold_on_every_recorded_seed():
     assert values("09_fairnas", "fairness_gap_fairnas") == [0.0, 0.0, 0.0]
     # 11 §2: NASP faster per step than DARTS, by well under the paper's 10x
     assert all(1 < x < 5 for x in values("11_after_darts", "nasp_speedup_per_step"))
+
+
+def test_a_run_gets_its_seed_default_mode_this_interpreter_and_the_recorded_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("NASBENCH_SMOKE", "1")          # left over in a shell: a run must not see it
+    monkeypatch.setenv("JUPYTER_PATH", os.environ.get("JUPYTER_PATH", ""))
+    lessons.kernel_is_this_interpreter()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import os, sys\n"
+        "print('seed =', os.environ['NASBENCH_SEED'])\n"
+        "print('smoke =', int('NASBENCH_SMOKE' in os.environ))\n"
+        f"print('same_python =', int(sys.prefix == {sys.prefix!r}))\n"
+        "print('recorded =', int(os.path.isfile('recorded/collapse/darts-seed0/events.jsonl')))")]
+    nbformat.write(nb, tmp_path / "probe.ipynb")
+    out, seconds = lessons.run(tmp_path / "probe.ipynb", seed=7)
+    assert lessons.printed_numbers(out) == {"seed": "7", "smoke": "0", "same_python": "1", "recorded": "1"}
+    assert seconds > 0

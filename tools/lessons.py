@@ -191,14 +191,7 @@ def run(path: Path, seed: int, timeout: int = 1800):
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": cwd}})
         t0 = {}
         client.on_notebook_start = lambda **_: t0.setdefault("t", time.perf_counter())
-        old_env = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(env)      # the kernel inherits this process's environment
-        try:
-            client.execute()
-        finally:
-            os.environ.clear()
-            os.environ.update(old_env)
+        client.execute(env=env)     # the kernel process's environment
     return nb, time.perf_counter() - t0["t"]
 
 
