@@ -262,3 +262,63 @@ def test_cli_run_on_the_benchmark_task_gets_truth_and_a_valid_log(tmp_path):
         expected = stats.kendalltau(score, truth).statistic
         assert metrics[name] == pytest.approx(0.0 if np.isnan(expected) else expected, abs=1e-12)
     assert main(["run", "oneshot", "--set", "drop_rate=1.5", "--out", str(tmp_path / "bad")]) == 2
+
+
+def test_a_pattern_keeps_each_path_of_every_node_with_its_exact_probability():
+    """search.sample_paths (the pattern a ghost batch trains): on every node at least one path,
+    and each path kept with probability (1 - p) + p^k / k, p = r^(1/k) (kept outright, or the
+    one kept at random when all k were dropped)."""
+    search = _search()
+    search.setup()
+    search.rng = np.random.default_rng(0)     # the run's generator, set by run() before training
+    r, n = 0.5, 3000
+    patterns = [set(search.sample_paths(r)) for _ in range(n)]
+    for node in search.nodes:
+        k = len(node)
+        assert all(any(p in kept for p in node) for kept in patterns)
+        want = (1 - r ** (1 / k)) + r / k
+        for path in node:
+            assert stats.binomtest(sum(path in kept for kept in patterns), n, want).pvalue > 1e-4, (node, path)
+
+
+def test_a_step_applies_the_mean_of_its_ghost_batches_gradients():
+    """One optimiser step per batch, on the average of the gradients each ghost batch alone
+    gives (worked out here ghost by ghost on a copy of the supernet at the step)."""
+    import copy
+    search = _search(steps=1, weight_decay=0.0, drop_rate=0.5)
+    search.drop_rate = lambda: 0.5
+    ghosts, checked = [], []
+    original_setup = search.setup
+
+    def setup():
+        original_setup()
+        labels = {img.numpy().tobytes(): int(y) for img, y in zip(search.data.train.x, search.data.train.y)}
+        forward = search.supernet.forward
+
+        def spy(x, choices=None, weights=None):
+            if search.supernet.training and torch.is_grad_enabled():
+                ghosts.append((x.detach().clone(), torch.tensor([labels[i.numpy().tobytes()] for i in x]),
+                               [w.detach().clone() for w in weights]))
+            return forward(x, choices=choices, weights=weights)
+        search.supernet.forward = spy
+        step = search.optimizer.step
+
+        def check_then_step(*a, **kw):
+            got = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
+                   for p in search.supernet.parameters()]
+            twin = copy.deepcopy(search.supernet)
+            twin.forward = type(twin).forward.__get__(twin)
+            per_ghost = []
+            for x, y, w in ghosts:
+                twin.zero_grad(set_to_none=True)
+                torch.nn.functional.cross_entropy(twin(x, weights=w), y).backward()
+                per_ghost.append([p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
+                                  for p in twin.parameters()])
+            for g, *each in zip(got, *per_ghost):
+                torch.testing.assert_close(g, sum(each) / len(each), rtol=1e-4, atol=1e-6)
+            checked.append(len(ghosts))
+            return step(*a, **kw)
+        search.optimizer.step = check_then_step
+    search.setup = setup
+    search.run()
+    assert checked == [2]          # batch 64 -> two ghost batches, one step
