@@ -322,3 +322,34 @@ def test_a_step_applies_the_mean_of_its_ghost_batches_gradients():
     search.setup = setup
     search.run()
     assert checked == [2]          # batch 64 -> two ghost batches, one step
+
+
+def test_path_weights_switch_on_exactly_the_kept_paths():
+    space = get_space("nb201-small")
+    w = path_weights(space, [(0, 3), (2, 1)])      # nor_conv_3x3 on edge 0, skip_connect on edge 2
+    assert [t.tolist() for t in w] == [[0, 0, 0, 1, 0], [0, 0, 0, 0, 0], [0, 1, 0, 0, 0]]
+
+
+def test_scoring_uses_the_batchs_own_statistics():
+    """Bender et al. evaluate each candidate with batch-norm statistics of the batch itself (no
+    running averages over the other paths): the supernet gives the same outputs in eval mode as
+    in train mode."""
+    search = _search()
+    search.setup()
+    x = search.data.valid.x[:16]
+    choices = get_space("nb201-small").sample(np.random.default_rng(0))
+    with torch.no_grad():
+        search.supernet.train()
+        train = search.supernet(x, choices=choices)
+        search.supernet(x * 3 + 1, choices=choices)          # would move running averages, if kept
+        search.supernet.eval()
+        torch.testing.assert_close(search.supernet(x, choices=choices), train)
+
+
+def test_candidates_in_a_space_too_large_to_list_are_distinct_random_architectures():
+    search = _search("oneshot", n_candidates=6, layers=1)
+    search.rng = np.random.default_rng(0)
+    got = search.candidates()
+    assert len(got) == len(set(got)) == 6
+    for arch in got:
+        search.space.validate(arch)

@@ -196,3 +196,23 @@ def test_the_zero_rule_fires_for_the_chain_spaces_skip(digits, tmp_path):
     assert all(pair[0] == 4 for pair in s.last_pairs)  # skip was active in every layer
     for a, b in zip(s.alpha, before):
         assert torch.equal(a.detach(), b)
+
+
+def test_the_zero_rule_knows_the_paper_spaces_zero():
+    """`zero` (the paper space's name for a skipped layer) is the Zero op on every stride-1 layer
+    that keeps its width, and nowhere else; a real block never is."""
+    from nasbench.methods.proxyless import is_zero
+    space = get_space(SPACE)
+    for d, (w_in, w_out, stride) in enumerate(space.layout):
+        for op in space.options[d]:
+            assert is_zero(space, d, op) == (op == "zero" and stride == 1 and w_in == w_out), (d, op)
+    assert any(is_zero(space, d, "zero") for d in range(len(space.options)))
+
+
+def test_an_architecture_step_pairs_two_different_paths(digits, table):
+    """The two paths of each layer are drawn from p without replacement (MixedEdge MODE 'two')."""
+    s = _search(digits, table, steps=1)
+    s.run()
+    for _ in range(20):
+        s.arch_step(digits.valid.x[:32], digits.valid.y[:32])
+        assert all(len(set(pair)) == 2 for pair in s.last_pairs), s.last_pairs
