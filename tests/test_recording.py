@@ -142,11 +142,16 @@ def test_a_recorded_run_is_the_search_its_notebook_would_run(name):
     assert {k: events[0][k] for k in expected} == expected
     assert events[-1]["status"] == "completed"
     assert not (recorded.ROOT / name / "checkpoint.pt").exists()
-    label = name.split("/", 1)[1].rsplit("-seed", 1)[0]
+    group, rest = name.split("/", 1)
+    label = rest.rsplit("-seed", 1)[0]
     for notebook in recorded.RUNS[name]["notebooks"]:   # each reads it by its label (04: seed 0 by name)
         source = (ROOT / "notebooks" / f"{notebook}.ipynb").read_text()
-        assert "recorded/collapse/" in source and "recorded.collapse(" in source, notebook
-        assert f'\\"{label}\\"' in source or f"recorded.COLLAPSE_METHODS" in source, (notebook, label)
+        if group == "collapse":
+            assert "recorded/collapse/" in source and "recorded.collapse(" in source, notebook
+            assert f'\\"{label}\\"' in source or f"recorded.COLLAPSE_METHODS" in source, (notebook, label)
+        else:                                            # 03: every rate of recorded.DROPOUT_RATES, by name
+            assert group == "dropout" and float(label[1:]) in recorded.DROPOUT_RATES
+            assert "recorded.DROPOUT_RATES" in source and 'f\\"dropout/r{r:.2f}-seed{s}\\"' in source, notebook
 
 
 def test_same_run_ignores_times_and_finds_a_changed_decision():
