@@ -115,3 +115,19 @@ def test_candidates_are_scored_on_the_next_batches_of_a_shuffled_stream(digits):
 def test_bad_unsampled_mode_is_named():
     with pytest.raises(ConfigError, match="unsampled must be"):
         make_config(RandomWSConfig, "cpu", unsampled="sometimes")
+
+
+def test_a_candidates_score_is_its_accuracy_on_the_batches_it_reads(digits):
+    """score() is the fraction of correct predictions (argmax of the supernet's logits for that
+    path, in eval mode) over the next n batches of the stream, counted here by hand; a mean loss
+    in its place would rank the worst candidates first."""
+    search = RandomSearchWS("nb201-small", digits, progress=False, device="cpu", **TINY)
+    search._seed_everything()
+    search.setup()
+    x, y = digits.valid.x[:64], digits.valid.y[:64]
+    batches = [(x[:32], y[:32]), (x[32:], y[32:])]
+    choices = get_space("nb201-small").sample(np.random.default_rng(0))
+    search.supernet.eval()
+    with torch.no_grad():
+        right = sum(int((search.supernet(bx, choices=choices).argmax(1) == by).sum()) for bx, by in batches)
+    assert search.score(choices, 2, iter(batches)) == pytest.approx(right / 64)
