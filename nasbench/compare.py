@@ -285,7 +285,6 @@ def _search(method: str, space: str, seed: int, run_dir: str, steps: int | None,
             settings: dict) -> tuple[float | None, str]:
     """One `nasbench run` in its own process: its peak resident memory (MB) and its stderr."""
     import subprocess
-    import sys
 
     cmd = [sys.executable, "-c", _MEASURED_RUN, "run", method, "--space", space, "--dataset", dataset,
            "--seed", str(seed), "--out", run_dir, "--force", "--quiet"]
@@ -348,7 +347,6 @@ def record(out: str | os.PathLike, *, seeds: Sequence[int] = (0, 1, 2), steps: i
     `settings` (method -> `--set` values) update HARDWARE_SETTINGS."""
     import json
     import platform
-    import sys
 
     from nasbench.bench.build import versions
     from nasbench.evaluate import zero_cost
@@ -455,7 +453,6 @@ sys.exit(rc)
 def _peak_rss_mb() -> float | None:
     """The peak resident memory of a process that has only imported torch and the methods."""
     import subprocess
-    import sys
     code = ("import torch, nasbench.methods.base\n"
             "print(next(l for l in open('/proc/self/status') if l.startswith('VmHWM:')).split()[1])")
     try:

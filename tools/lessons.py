@@ -209,8 +209,9 @@ def kernel_is_this_interpreter() -> None:
 def measure(path: Path, seeds: list[int], log=print) -> dict:
     """Run `path` once per seed (once in all if it is not seeded) and collect its key numbers."""
     import nbformat
-    names = key_numbers(nbformat.read(path, as_version=4))
-    if not seeded(nbformat.read(path, as_version=4)):
+    source = nbformat.read(path, as_version=4)
+    names, is_seeded = key_numbers(source), seeded(source)
+    if not is_seeded:
         seeds = seeds[:1]
     values: dict[str, list[float]] = {k: [] for k in names}
     digits: dict[str, int] = {}
@@ -226,7 +227,7 @@ def measure(path: Path, seeds: list[int], log=print) -> dict:
             values[k].append(float(found[k]))
             digits[k] = decimals(found[k])
         log(f"{path.stem} seed {seed}: {s:.0f} s, " + ", ".join(f"{k} = {found[k]}" for k in names))
-    return {"seeds": seeds, "seeded": seeded(nbformat.read(path, as_version=4)), "seconds": seconds,
+    return {"seeds": seeds, "seeded": is_seeded, "seconds": seconds,
             "numbers": {k: entry(values[k], digits[k]) for k in names}}
 
 
