@@ -473,6 +473,34 @@ def test_gdas_on_the_darts_cell_runs_only_h_k_op_k_so_other_entries_get_no_gradi
     assert h.grad.numpy() == pytest.approx(expected, abs=1e-10)
 
 
+@pytest.mark.parametrize("space", ["darts:steps=2", "nb201-small"])
+def test_gdas_search_gives_each_cell_its_official_gradient_to_the_unsampled_entries(space, digits):
+    """The official code has two rules: on the NB201 cell (search_cells.py `forward_gdas`) every
+    unsampled entry h_j is added bare, so dL/dh_j = sum(dL/dout); on the DARTS cell
+    (search_model_gdas_nasnet.py) only h_k * op_k(x) is added, so dL/dh_j = 0. Checked on an edge
+    of the search's own supernet, with an input it sees in a forward, against those hand values."""
+    search = get_method("gdas")(space, digits, progress=False, **TINY)
+    search._seed_everything()
+    search.setup()
+    edge = next(m for m in search.supernet.modules() if isinstance(m, SampledEdge))
+    seen = []
+    handle = edge.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
+    with torch.no_grad():
+        search.supernet(search.data.train.x[:2], weights=list(search.sample(1.0)[0]))
+    handle.remove()
+    x, k = seen[0], 1
+    h = torch.zeros(len(edge.candidates))
+    h[k] = 1.0
+    h.requires_grad_()
+    out = edge(x, weights=h)
+    R = torch.randn_like(out)
+    (R * out).sum().backward()
+    others = [j for j in range(len(h)) if j != k]
+    expected = 0.0 if space.startswith("darts") else float(R.sum())
+    assert h.grad[others].tolist() == pytest.approx([expected] * len(others), abs=1e-4)
+    assert float(h.grad[k]) == pytest.approx(float((R * edge.candidates[k](x)).sum()), rel=1e-4, abs=1e-4)
+
+
 def test_nasp_proximal_step_never_picks_none_on_the_darts_cell(digits):
     """NASP's op list has no `none`: with `none` the largest alpha of every row, the step picks
     each row's largest other op (brute force over the row), as the search does on the DARTS cell."""
@@ -504,6 +532,55 @@ def test_nasp_l2_burden_covers_the_normal_cell_only(digits):
         else:
             n = [sum(p.numel() for p in build_op(op, search.config.C).parameters()) for op in ops]
             assert row.tolist() == pytest.approx([k / sum(n) for k in n]), name
+
+
+def test_nasp_l2_term_adds_twice_l2_alpha_bar_times_burden_to_the_alpha_gradient(digits):
+    """model_search.py `_loss`: loss + l2 * sum(alpha_bar^2 * PARAMS share). Its gradient with
+    respect to alpha_bar is 2 * l2 * alpha_bar * share on the normal rows (0 on the reduction
+    rows): two searches from the same seed and batch, l2 = 0 and l2 = 0.7, differ in alpha.grad by
+    exactly that, with the shares counted here from freshly built ops."""
+    grads = {}
+    for l2 in (0.0, 0.7):
+        search = Nasp("darts:steps=2", digits, progress=False, l2=l2, **TINY)
+        search._seed_everything()
+        search.setup()
+        bar = search.discrete()
+        batch = next(search.endless(search.data.valid))
+        search.arch_step(*batch)
+        grads[l2] = torch.stack([a.grad for a in search.alpha])
+    share = torch.zeros_like(bar)
+    for d, (name, ops) in enumerate(zip(search.space.decisions, search.space.options)):
+        n = [sum(p.numel() for p in build_op(op, search.config.C).parameters()) for op in ops]
+        if not name.startswith("reduce:"):
+            share[d] = torch.tensor(n, dtype=share.dtype) / sum(n)
+    expected = 2 * 0.7 * bar * share
+    assert expected.abs().max() > 0.01, "some kept op has parameters"
+    assert torch.allclose(grads[0.7] - grads[0.0], expected, atol=1e-6)
+
+
+def test_nasp_search_keeps_two_edges_per_node_on_the_darts_cell(digits):
+    """The search's own alpha_bar on the DARTS cell (what both steps run): one op per kept edge,
+    never `none`, and per node exactly the two incoming edges whose best non-`none` alpha is
+    largest (brute force over the pairs)."""
+    search = Nasp("darts:steps=3", digits, progress=False, **TINY)
+    search.setup()
+    rng = np.random.default_rng(2)
+    none = search.space.none
+    for _ in range(5):
+        with torch.no_grad():
+            for a in search.alpha:
+                a.copy_(torch.tensor(rng.uniform(0, 1, size=a.shape)))
+        alpha = torch.stack(list(search.alpha)).detach().numpy().copy()
+        alpha[:, none] = -np.inf
+        bar = search.discrete().numpy()
+        for _, _, incoming in search.space.nodes():
+            incoming = list(incoming)
+            pair = max(((i, j) for i in incoming for j in incoming if i < j),
+                       key=lambda ij: alpha[ij[0]].max() + alpha[ij[1]].max())
+            assert sorted(d for d in incoming if bar[d].any()) == sorted(pair)
+            for d in pair:
+                assert bar[d].sum() == 1 and bar[d].argmax() == alpha[d].argmax()
+        assert sum(len(list(inc)) > 2 for _, _, inc in search.space.nodes()) >= 2, "nodes with a choice"
 
 
 def test_darts_minus_builds_darts_supernet_weights_seed_for_seed():

@@ -2,10 +2,12 @@
 weight step's `step` event carries the accuracy of the forward(s) that step ran on its training
 batch (recomputed here from the logits a hook saw and the labels of those images) and the learning
 rate the optimiser held during that forward; phases are the method's own."""
+import dataclasses
+
 import pytest
 import torch
 
-from nasbench.methods import METHODS
+from nasbench.methods import METHODS, get_method
 from test_loops import after_setup, make
 
 PHASES = {"enas": {"weights", "controller"}, "darts": {"weights", "arch"}, "darts-minus": {"weights", "arch"},
@@ -53,3 +55,30 @@ def test_step_events_report_the_steps_forward_accuracy_and_lr(name):
             pending = []  # SNAS-style single-level steps have no separate arch phase
     assert checked == s.total_steps
     assert phases == PHASES.get(name, {"weights"})
+
+
+CADENCED = sorted(n for n in METHODS if "alpha_every" in {f.name for f in dataclasses.fields(get_method(n).Config)})
+
+
+@pytest.mark.parametrize("name", CADENCED)
+def test_alpha_is_logged_right_after_every_alpha_every_th_weight_step(name):
+    """`alpha_every = k`: the alpha view gets the distribution right after weight steps k-1,
+    2k-1, ... (counted from 0) and after no other step inside an epoch; each epoch that did not end
+    on such a step ends with one more alpha event (so the view ends on the epoch's last alpha)."""
+    k = 3
+    s = make(name, **{"epochs": 3, **SIZES.get(name, {}), "alpha_every": k})
+    events = s.run().events
+    weight_steps = [i for i, e in enumerate(events) if e["type"] == "step" and e["phase"] == "weights"]
+    assert len(weight_steps) == s.total_steps >= 2 * k
+    for i, at in enumerate(weight_steps):
+        step = events[at]["step"]
+        until = weight_steps[i + 1] if i + 1 < len(weight_steps) else len(events)
+        right_after = [e for e in events[at + 1:until] if e["type"] == "alpha" and e["step"] == step]
+        assert len(right_after) == ((step + 1) % k == 0), (step, right_after)
+    epochs = [e for e in events if e["type"] == "genotype"]
+    assert epochs, "every epoch ends with its genotype"
+    for g in epochs:
+        before = events[:events.index(g)]
+        last_step = max(e["step"] for e in before if e["type"] == "step" and e["phase"] == "weights")
+        assert any(e["type"] == "alpha" and e["step"] in (last_step, last_step + 1) for e in before[-6:]), \
+            f"epoch ending after step {last_step} has no alpha event"

@@ -235,6 +235,9 @@ def test_gdas_tau_reaches_tau_min_in_the_last_epoch():
     finally:
         gdas.straight_through_gumbel = real
     assert {e: t for e, t in taus} == pytest.approx({0: 10.0, 1: 0.1})
+    # the temperature view reads the `temperature` metric: one per epoch, the tau it sampled at
+    logged = [(e["step"], e["value"]) for e in s.events if e["type"] == "metric" and e["name"] == "temperature"]
+    assert logged == [(0, pytest.approx(10.0)), (s.steps_per_epoch, pytest.approx(0.1))]
 
 
 def test_gdas_samples_follow_softmax_alpha():
