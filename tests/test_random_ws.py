@@ -131,3 +131,101 @@ def test_a_candidates_score_is_its_accuracy_on_the_batches_it_reads(digits):
     with torch.no_grad():
         right = sum(int((search.supernet(bx, choices=choices).argmax(1) == by).sum()) for bx, by in batches)
     assert search.score(choices, 2, iter(batches)) == pytest.approx(right / 64)
+
+
+def test_the_search_samples_with_the_configured_sampler(digits):
+    """What the loop and the ranking draw (`search.sample()`) on the DARTS space: by default the
+    official sampler, whose genes are `none` about 1 time in 8 and whose cells are then not
+    always genotypes; with sample_none=False only genotypes (2 inputs per node, no `none`)."""
+    official = RandomSearchWS("darts", digits, progress=False, device="cpu", **TINY)
+    official._seed_everything()
+    space = official.space
+    draws = [official.sample() for _ in range(200)]
+    chosen = 200 * 2 * 2 * space.steps                  # genes: 2 per node, normal and reduce
+    n_none = chosen - sum(c != space.none for d in draws for c in d)
+    assert 0.08 < n_none / chosen < 0.17
+    assert not all(space.is_genotype(d) for d in draws)
+    plain = RandomSearchWS("darts", digits, progress=False, device="cpu", sample_none=False, **TINY)
+    plain._seed_everything()
+    assert all(space.is_genotype(plain.sample()) for _ in range(50))
+
+
+def forced_paths(search, paths):
+    """Make the training loop take `paths` in turn."""
+    queue = list(paths)
+    search.sample = lambda: queue.pop(0)
+
+
+@pytest.mark.parametrize("unsampled", ["none", "zero"])
+def test_a_path_dropped_in_the_second_step_is_moved_only_in_the_official_mode(digits, unsampled):
+    """Two steps, path A then path B: an op on A and not on B got a gradient in step 1. With
+    unsampled="none" step 2 must leave it bit-identical (no stale zero gradient for momentum and
+    weight decay to act on); with "zero" (official) momentum and decay move it, by hand (torch's
+    SGD, buffer b1 = g1 + wd * w0 after the first step): w2 = w1 - lr * (momentum * b1 + wd * w1)."""
+    lr, wd, mom = 0.1, 0.01, 0.9
+    search = RandomSearchWS("nb201-small", digits, progress=False, device="cpu", unsampled=unsampled,
+                            lr=lr, weight_decay=wd, momentum=mom, grad_clip=1e9, **{**TINY, "epochs": 2})
+    search._seed_everything()
+    search.setup()
+    a, b = (2, 2, 2), (3, 3, 3)                         # every edge: a 1x1 conv, then a 3x3 one
+    forced_paths(search, [a, b])
+    w0 = {n: p.detach().clone() for n, p in search.supernet.named_parameters()}
+    search.config.steps = 1
+    search.train_epoch(0)
+    w1 = {n: p.detach().clone() for n, p in search.supernet.named_parameters()}
+    g1 = {n: p.grad.detach().clone() for n, p in search.supernet.named_parameters() if p.grad is not None}
+    lr2 = search.optimizer.param_groups[0]["lr"]
+    search.config.steps = 2
+    search.train_epoch(1)
+    names = [n for n in w1 if off_path(n, b) and not off_path(n, a) and g1[n].abs().sum() > 0]
+    assert names, "ops that ran in step 1 only"
+    for n in names:
+        after = search.supernet.get_parameter(n).detach()
+        if unsampled == "none":
+            assert torch.equal(after, w1[n]), n
+        else:
+            torch.testing.assert_close(after, w1[n] - lr2 * (mom * (g1[n] + wd * w0[n]) + wd * w1[n]), rtol=1e-5, atol=1e-7)
+
+
+def test_the_learning_rate_anneals_by_cosine_to_lr_min(digits):
+    """CosineAnnealingLR(T_max=epochs, eta_min=lr_min), as DARTS' weight schedule: epoch e trains
+    at lr_min + (lr - lr_min)(1 + cos(pi e / E)) / 2 (closed form here), ending near lr_min, not 0."""
+    lr, lr_min, E = 0.1, 0.04, 4
+    search = RandomSearchWS("nb201-small", digits, progress=False, device="cpu", lr=lr, lr_min=lr_min,
+                            **{**TINY, "epochs": E})
+    events = search.run().events
+    by_epoch = {e["epoch"]: e["lr"] for e in events if e["type"] == "step"}
+    expected = {e: lr_min + (lr - lr_min) * (1 + np.cos(np.pi * e / E)) / 2 for e in range(E)}
+    assert by_epoch == pytest.approx(expected)
+
+
+def test_candidates_are_scored_with_each_batchs_own_bn_statistics(digits):
+    """NAS-Bench-201's weight-sharing baselines: BN keeps no running averages, so a path is never
+    scored with statistics pooled over other paths. After training, the supernet in eval mode
+    gives the same logits as a copy in train mode (the batch's own statistics)."""
+    import copy
+    search = RandomSearchWS("nb201-small", digits, progress=False, device="cpu", **{**TINY, "epochs": 2})
+    search._seed_everything()
+    search.setup()
+    search.train_epoch(0)
+    choices = get_space("nb201-small").sample(np.random.default_rng(1))
+    x = digits.valid.x[:32]
+    reference = copy.deepcopy(search.supernet).train()
+    search.supernet.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(search.supernet(x, choices=choices), reference(x, choices=choices))
+
+
+def test_the_validation_stream_draws_from_the_runs_own_generator(digits):
+    """Same seed, same candidates and scores, whatever else used torch's global RNG in between."""
+    evals = []
+    for reseed in (1, 2):
+        search = RandomSearchWS("nb201-small", digits, progress=False, device="cpu", seed=0, **TINY)
+        finish = search.finish
+
+        def reseeded(finish=finish, reseed=reseed):
+            torch.manual_seed(reseed)
+            return finish()
+        search.finish = reseeded
+        evals.append([(e["choices"], e["score"]) for e in search.run().events if e["type"] == "eval"])
+    assert evals[0] and evals[0] == evals[1]
