@@ -305,3 +305,76 @@ def test_resume_after_an_interrupt_gives_the_uninterrupted_run(tmp_path):
     resumed = get_method("darts")("nb201-small", digits, out=tmp_path / "cut", resume=True, **kw).run()
     assert resumed.status == "completed"
     assert strip(read_events(tmp_path / "cut" / "events.jsonl")) == strip(full.events)
+
+
+# -- the second-order step as the method takes it ------------------------------------------------
+def smooth_problem(head_scale=1.0):
+    """The smooth two-edge network in float64, its alpha, a training and a validation batch."""
+    torch.manual_seed(3)
+    net = SmoothSupernet().double()
+    with torch.no_grad():
+        net.head.weight.mul_(head_scale)
+    alpha = [torch.randn(3, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+    train = (torch.randn(16, 4, dtype=torch.float64), torch.randint(0, 3, (16,)))
+    val = (torch.randn(16, 4, dtype=torch.float64), torch.randint(0, 3, (16,)))
+    return net, alpha, train, val
+
+
+def relative_error(got, reference):
+    return float((torch.cat(got).detach() - reference).norm() / reference.norm())
+
+
+def test_unrolled_gradient_defaults_are_one_plain_sgd_step_and_darts_r():
+    """Called with xi only, w' = w - xi * grad_w L_train (no momentum, no weight decay) and the
+    difference step is DARTS' r = 0.01 (accurate to 1e-3 here; r ~ 1 is 5% off). Momentum
+    buffers passed without a momentum count for nothing."""
+    net, alpha, train, val = smooth_problem()
+    zeros = [torch.zeros_like(p) for p in net.parameters()]
+    reference = finite_difference(
+        lambda: unrolled_val_loss(net, alpha, train, val, 0.5, 0.0, 0.0, zeros).detach(), alpha)
+    assert relative_error(unrolled_alpha_grad(net, alpha, train, val, 0.5)[0], reference) < 1e-3
+    buffers = [torch.randn_like(p) for p in net.parameters()]
+    got = unrolled_alpha_grad(net, alpha, train, val, 0.5, momentum_buffers=buffers)[0]
+    assert relative_error(got, reference) < 1e-3
+
+
+def test_unrolled_gradient_steps_r_along_the_gradient_whatever_its_norm():
+    """eq. (8): w+- = w +- eps * v with eps = r / ||v||, so the weights move by r. On a steep
+    network (||v|| ~ 4) that keeps the finite difference within 1e-2 of the exact gradient; a
+    step of r * ||v|| (16x further) is 20% off."""
+    net, alpha, train, val = smooth_problem(head_scale=30.0)
+    zeros = [torch.zeros_like(p) for p in net.parameters()]
+    reference = finite_difference(
+        lambda: unrolled_val_loss(net, alpha, train, val, 0.5, 0.0, 0.0, zeros).detach(), alpha)
+    assert relative_error(unrolled_alpha_grad(net, alpha, train, val, 0.5, r=0.01)[0], reference) < 1e-2
+
+
+def test_arch_step_unrolls_the_weight_optimizers_momentum_step():
+    """Darts.arch_step (order 2) sets alpha's gradient to that of L_val at the weights one step
+    of the weight optimiser ahead: with its momentum buffers once it has them (DARTS'
+    `moment = network_optimizer.state[v]['momentum_buffer'] * network_momentum`), none at the
+    first step, and weight decay; finite differences of the unrolled loss written out here."""
+    search = get_method("darts")("darts:steps=1", load("digits", n_train=64), order=2, momentum=0.9, batch_size=16,
+                                 weight_decay=3e-2, progress=False, device="cpu")
+    net, alpha, train, val = smooth_problem()
+    search.supernet, search.alpha = net, alpha
+    search.optimizer = torch.optim.SGD(net.parameters(), 0.1, momentum=0.9, weight_decay=3e-2)
+    search.arch_optimizer = torch.optim.SGD(alpha, lr=0.0)  # keeps alpha where the reference is
+
+    def check(buffers):
+        reference = finite_difference(
+            lambda: unrolled_val_loss(net, alpha, train, val, 0.5, 0.9, 3e-2, buffers).detach(), alpha)
+        search.arch_step(train, val, xi=0.5)
+        assert relative_error([a.grad for a in alpha], reference) < 1e-3
+        return reference
+
+    check([torch.zeros_like(p) for p in net.parameters()])  # no momentum buffers yet
+    for _ in range(2):                                       # two weight steps make them
+        search.optimizer.zero_grad()
+        loss_of(net, dict(net.named_parameters()), alpha, train).backward()
+        search.optimizer.step()
+    buffers = [search.optimizer.state[p]["momentum_buffer"] for p in net.parameters()]
+    with_momentum = check(buffers)
+    without = finite_difference(
+        lambda: unrolled_val_loss(net, alpha, train, val, 0.5, 0.0, 3e-2, buffers).detach(), alpha)
+    assert (with_momentum - without).norm() > 0.01 * with_momentum.norm()  # the buffers matter here
