@@ -378,3 +378,56 @@ def test_arch_step_unrolls_the_weight_optimizers_momentum_step():
     without = finite_difference(
         lambda: unrolled_val_loss(net, alpha, train, val, 0.5, 0.0, 3e-2, buffers).detach(), alpha)
     assert (with_momentum - without).norm() > 0.01 * with_momentum.norm()  # the buffers matter here
+
+
+# -- the collapse watch and the weight step the later methods share --------------------------------
+def test_hessian_watch_every_hessian_every_steps_with_weight_decay_and_no_stop_unless_asked(monkeypatch):
+    """hessian_every = 3 on 6 steps: measured after steps 2 and 5 (counted from 0), each time the
+    Hessian's eigenvalue with the architecture weight decay on its diagonal (RobustDARTS). An
+    eigenvalue that quadruples would stop DARTS-ES at once (window 1, delta 1, factor 2), yet
+    with early_stop off the search runs to its end."""
+    import nasbench.methods.darts as darts
+    decays = []
+
+    def scripted(loss, params, weight_decay=0.0, **kw):
+        decays.append(weight_decay)
+        return [1.0, 4.0][len(decays) - 1]
+    monkeypatch.setattr(darts, "dominant_eigenvalue", scripted)
+    result = get_method("darts")("darts:steps=2", load("digits", n_train=160), epochs=3, batch_size=32, C=2,
+                                 layers=3, order=1, hessian_every=3, arch_weight_decay=0.02, es_window=1,
+                                 es_delta=1, es_factor=2.0, es_start=0, progress=False, device="cpu").run()
+    events = result.events
+    measured = [(e["step"], e["value"]) for e in events if e.get("name") == "hessian_eigenvalue"]
+    assert measured == [(2, 1.0), (5, 4.0)]
+    assert decays == [0.02, 0.02]
+    assert result.status == "completed" and result.steps == 6
+    assert not any(e.get("name") == "early_stop" for e in events)
+
+
+def test_weight_step_leaves_ops_that_did_not_run_bit_identical():
+    """Darts.weight_step as GDAS takes it (one sampled op per edge runs): an op that ran in an
+    earlier step, and so holds a momentum buffer, but not in this one, keeps its weights exactly:
+    its gradient is None, so neither momentum nor weight decay moves it."""
+    from nasbench.supernet.mixed import SampledEdge
+    ran, before, checked = set(), {}, []
+
+    def watch(event):
+        ops = [op for m in search.supernet.modules() if isinstance(m, SampledEdge) for op in m.candidates]
+        if event["type"] == "sample":                     # just before the weight step
+            if not before:
+                for op in ops:
+                    op.register_forward_hook(lambda module, args, out: ran.add(module))
+            ran.clear()
+            before.update({p: p.detach().clone() for op in ops for p in op.parameters()})
+        elif event["type"] == "step" and event["phase"] == "weights":
+            moved = {p for op in ran for p in op.parameters()}
+            for p, old in before.items():
+                if p not in moved:
+                    assert torch.equal(p, old)
+                    checked.append("momentum_buffer" in search.optimizer.state.get(p, {}))
+
+    search = get_method("gdas")("nb201-small", load("digits", n_train=160), epochs=2, batch_size=16, C=4,
+                                layers=1, callbacks=[watch], progress=False, device="cpu")
+    assert search.config.momentum > 0 and search.config.weight_decay > 0
+    assert search.run().status == "completed"
+    assert any(checked), "no op with a momentum buffer sat a step out"
