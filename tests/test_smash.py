@@ -381,3 +381,109 @@ def test_the_smash_net_applies_a_relu_after_the_stem(small):
         outs.append(net(x, blocks=blocks, w1x1=w1x1))
         h.remove()
     assert torch.allclose(outs[0], outs[1])
+
+
+# -- the loop and the ranking, pinned against the mutation run's survivors ----------------------
+def patterns_of(space, events, kind):
+    return {op.pattern for e in events if e["type"] == kind and "truth" not in e
+            for ops in space.arch(e["choices"]) for op in ops}
+
+
+@pytest.mark.parametrize("var_op", [False, True])
+def test_training_and_ranking_both_sample_the_configured_conv_layout(digits, var_op):
+    """--var-op off (the official default): every op the loop trains and every op the ranking
+    scores is one conv ("1000"); on: both draw the 2x2 layouts, so the ranking scores the kind of
+    architecture the hypernet was trained on."""
+    search = Smash(None, digits, progress=False, device="cpu", var_op=var_op,
+                   **{**TINY, "standalone": 0, "n_random": 12})
+    events = search.run().events
+    for kind in ("sample", "eval"):
+        found = patterns_of(search.space, events, kind)
+        assert (found == {"1000"}) is (not var_op), (kind, found)
+
+
+@pytest.mark.parametrize("dc", [1, 3])
+def test_the_hypernet_emits_n_times_dc_n_channels_per_position(digits, dc):
+    """depth_compression = dc: each position of the hypernet's output holds an N x (dc N) block of
+    W_1x1 (SMASH.py), so its output has N * N * dc channels."""
+    search = Smash(None, digits, progress=False, device="cpu", depth_compression=dc, **TINY)
+    search._seed_everything()
+    search.setup()
+    shapes = []
+    search.net.hypernet.register_forward_hook(lambda m, args, out: shapes.append(out.shape))
+    search.config = dataclasses.replace(search.config, steps=1)
+    search.train_epoch(0)
+    N = search.space.N
+    assert shapes and all(s[1] == N * N * dc for s in shapes)
+
+
+def test_one_generation_per_step_trains_the_net_and_its_norms_are_logged_every_log_every(digits):
+    """Each step draws z once: the weights the forward runs are the ones `generate` returned that
+    step (no second draw inside the forward), and at steps 0, log_every, 2 log_every, ... the
+    `wnorm/b{b}.op{j}` metrics are the norms of exactly those weights (computed here)."""
+    search = Smash(None, digits, progress=False, device="cpu", **{**TINY, "standalone": 0, "log_every": 3})
+    search._seed_everything()
+    search.setup()
+    made, ran = [], []
+    generate = search.net.generate
+
+    def spy(*args, **kw):
+        made.append(generate(*args, **kw))
+        return made[-1]
+    search.net.generate = spy
+    search.net.register_forward_pre_hook(lambda m, args, kw: ran.append(kw.get("w1x1")), with_kwargs=True)
+    search.config = dataclasses.replace(search.config, steps=search.total_steps)
+    for epoch in range(search.config.epochs):
+        search.train_epoch(epoch)
+    assert len(made) == len(ran) == search.total_steps >= 4
+    assert all(r is m for r, m in zip(ran, made))
+    norms = {}
+    for e in search.events:
+        if e["type"] == "metric" and e["name"].startswith("wnorm/"):
+            norms.setdefault(e["step"], []).append(e["value"])
+    assert sorted(norms) == [s for s in range(search.total_steps) if s % 3 == 0]
+    for step, values in norms.items():
+        assert values == pytest.approx([float(w.detach().norm()) for w in made[step]], rel=1e-5)
+
+
+def test_adam_runs_at_the_configured_lr_annealed_by_cosine_to_zero(digits):
+    """Adam at `lr` (SMASH.py), annealed per step by 0.5 (1 + cos(pi t / T)) (update_lr):
+    the lr Adam holds at step t, read from the optimiser during its step, by that closed form."""
+    search = Smash(None, digits, progress=False, device="cpu", lr=0.01, **{**TINY, "standalone": 0})
+    search._seed_everything()
+    search.setup()
+    seen = []
+    search.optimizer.register_step_pre_hook(lambda opt, a, k: seen.append([g["lr"] for g in opt.param_groups]))
+    search.config = dataclasses.replace(search.config, steps=search.total_steps)
+    for epoch in range(search.config.epochs):
+        search.train_epoch(epoch)
+    T = search.total_steps
+    assert seen == [pytest.approx([0.01 * 0.5 * (1 + np.cos(np.pi * t / T))] * 2) for t in range(T)]
+
+
+def test_with_var_op_a_free_conv_left_out_of_a_step_is_not_moved(digits, small):
+    """Only the convs an architecture uses get a gradient; Adam skips a parameter without one, so
+    a free conv that ran in step 1 and not in step 2 is bit-identical across step 2 (a stale zero
+    gradient would let Adam's momentum and weight decay move it)."""
+    rng = np.random.default_rng(0)
+    first = next(c for c in (small.sample(rng, var_op=True) for _ in range(200))
+                 if any(op.pattern[1] == "1" for op in small.arch(c)[0]))
+    second = small.sample(rng, var_op=False)                   # conv0 only, in every block
+    search = Smash(None, digits, progress=False, device="cpu", var_op=True, **TINY)
+    search._seed_everything()
+    search.setup()
+    queue = [first, second]
+    search.space.sample = lambda *a, **k: queue.pop(0)
+    after_first = []
+    search.optimizer.register_step_post_hook(
+        lambda opt, *_: after_first.append((search.net.W[1].detach().clone(), search.net.W[1].grad.clone()))
+        if not after_first else None)
+    try:
+        search.config = dataclasses.replace(search.config, steps=2)
+        search.train_epoch(0)
+    finally:
+        del search.space.sample                                # the space's own sampler again
+    assert search.step == 2 and not queue
+    w1, g1 = after_first[0]
+    assert g1.abs().sum() > 0, "conv1 of block 0 ran in step 1"
+    assert torch.equal(search.net.W[1].detach(), w1)
