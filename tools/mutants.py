@@ -4,7 +4,7 @@ test selection so that a run stays feasible on a laptop (one worker; hours for a
     python tools/mutants.py methods [--minutes 60]    # nasbench/methods, tests of the loops
     python tools/mutants.py supernet | evaluate
 
-Each module runs in a scratch copy (build/mutants/<module>/: the tracked files plus a
+Each module runs in a scratch copy (build/mutants/<module>/: the committed tree plus a
 [tool.mutmut] section naming the module and its tests), so the repository's own pyproject and
 tree stay untouched. mutmut 3 then runs, for every mutant, only the selected tests that called the
 mutated function, and stops at the first failing one. At the end (or when --minutes is up: the
@@ -47,15 +47,17 @@ DESELECT = "not cli_runs_on_the_cpu_preset and not resume and not checkpoint and
 
 
 def scratch_copy(module: str) -> Path:
+    """build/mutants/<module>/: the committed tree (HEAD: the package, the tests, the notebooks
+    test_exercises reads), so edits in progress in the work tree never leak into a run."""
     where = ROOT / "build" / "mutants" / module
     if where.exists():
         shutil.rmtree(where)
-    files = subprocess.run(["git", "ls-files", "nasbench", "tests", "pyproject.toml"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for f in files:
-        (where / f).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / f, where / f)
-    config = (f'\n[tool.mutmut]\nsource_paths = ["nasbench"]\nonly_mutate = {json.dumps(MUTATE[module])}\n'
+    where.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", "HEAD", "nasbench", "tests", "pyproject.toml", "notebooks/*.ipynb"],
+                             cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    config = (f'\n[tool.mutmut]\nsource_paths = ["nasbench"]\nalso_copy = ["notebooks"]\n'
+              f'only_mutate = {json.dumps(MUTATE[module])}\n'
               f"pytest_add_cli_args_test_selection = {json.dumps(TESTS[module])}\n"
               f"pytest_add_cli_args = {json.dumps(['-p', 'no:cacheprovider', '-q', '-k', DESELECT])}\n")
     with open(where / "pyproject.toml", "a") as f:
@@ -192,6 +194,9 @@ def main() -> None:
     parser.add_argument("--more", nargs="*", default=None,
                         help="continue the run in the existing scratch copy with only these mutant patterns "
                              "(e.g. 'nasbench.methods.snas*')")
+    parser.add_argument("--names", default=None,
+                        help="a fresh run of only the mutants named in this file (one per line), e.g. "
+                             "the survivors of an earlier run against today's tests")
     parser.add_argument("--score", action="store_true", help="print the scores of build/mutants/<module>.json")
     parser.add_argument("--collect", action="store_true", help="only (re)write build/mutants/<module>.json "
                         "from the scratch copy's results (after a run that was stopped from outside)")
@@ -229,6 +234,8 @@ def main() -> None:
         where = ROOT / "build" / "mutants" / args.module
     else:
         where = scratch_copy(args.module)
+    if args.names:
+        args.more = [n.strip() for n in Path(args.names).read_text().splitlines() if n.strip()]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # mutmut sets the path itself
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     t0 = time.time()
