@@ -353,3 +353,37 @@ def test_candidates_in_a_space_too_large_to_list_are_distinct_random_architectur
     assert len(got) == len(set(got)) == 6
     for arch in got:
         search.space.validate(arch)
+
+
+def test_on_the_oneshot_space_a_path_dropped_in_the_second_step_is_not_moved():
+    """Bender's choice blocks skip a dropped path, so its weights get no gradient: a path kept in
+    step 1 and dropped in step 2 is bit-identical across step 2 (neither the L2 term, which acts
+    on the kept paths only, nor Nesterov momentum from step 1 may move it). A kept path moves."""
+    search = _search("oneshot", steps=2, layers=1, weight_decay=0.1, n_train=256)
+    search._seed_everything()
+    search.setup()
+    every = [p for paths in search.nodes for p in paths]
+    dropped = next(p for p in every if search.owned.get(p))
+    patterns = iter([every] * 2 + [[p for p in every if p != dropped]] * 2)   # 2 ghost batches a step
+    search.sample_paths = lambda r: next(patterns)
+    snapshots = []
+    search.optimizer.register_step_post_hook(
+        lambda *_: snapshots.append({path: [p.detach().clone() for p in ps] for path, ps in search.owned.items()}))
+    search.train_epoch(0)
+    assert search.step == 2 and len(snapshots) == 2
+    first, second = snapshots
+    assert all(torch.equal(a, b) for a, b in zip(first[dropped], second[dropped]))
+    assert any(not torch.equal(a, b) for path in every if path != dropped
+               for a, b in zip(first.get(path, []), second.get(path, []))), "the kept paths moved"
+
+
+@pytest.mark.parametrize("T", [2, 3, 7])
+def test_drop_rate_reaches_r_at_the_last_step_of_any_run(T):
+    """r_t = r * t / (T - 1), by hand: 0 at the first step, r at the last, for short runs too."""
+    search = _search(steps=T, drop_rate=0.4)
+    search.config.epochs = 1
+    search.steps_per_epoch = T
+    assert search.total_steps == T
+    for t in range(T):
+        search.step = t
+        assert search.drop_rate() == pytest.approx(0.4 * t / (T - 1))

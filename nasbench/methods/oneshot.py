@@ -17,7 +17,9 @@ with any subset of them.
 
 Spaces: `oneshot` (Bender's choice blocks: a node's paths are a block's inputs, or its ops) and
 the NAS-Bench-201 cells (a node's paths are every non-`none` op on every edge into it; an
-edge whose ops are all dropped is `none`).
+edge whose ops are all dropped is `none`). On Bender's cell a dropped path is skipped and gets no
+gradient; on the NB201 cells it runs with weight 0 and gets a zero one, which L2 leaves alone but
+Nesterov momentum from earlier steps still applies (as with a multiplicative mask; docs/methods.md).
 """
 from __future__ import annotations
 
