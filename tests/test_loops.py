@@ -704,6 +704,33 @@ def test_fairnas_every_block_once_per_step_then_one_update():
         assert [tuple(c["choices"]) for c in calls[t * m:(t + 1) * m]] == [tuple(p) for p in block]
 
 
+
+def test_fairnas_step_loss_is_the_mean_of_its_m_paths_label_smoothed_cross_entropies():
+    """The `step` event's loss is the mean over the m paths of each path's cross-entropy with
+    label smoothing eps, computed here from the logits a hook saw:
+    (1 - eps) * (-log p_y) + eps * mean_k(-log p_k)."""
+    s = make("fairnas", epochs=1, generations=0, label_smoothing=0.1)
+    eps = s.config.label_smoothing
+    labels, seen = {}, []
+
+    def install(s):
+        labels.update({img.numpy().tobytes(): int(y) for img, y in zip(s.data.train.x, s.data.train.y)})
+
+        def hook(module, args, kwargs, out):
+            if torch.is_grad_enabled():
+                y = torch.tensor([labels[img.numpy().tobytes()] for img in args[0]])
+                logp = torch.log_softmax(out.detach().double(), 1)
+                nll, uniform = -logp[torch.arange(len(y)), y], -logp.mean(1)
+                seen.append(float(((1 - eps) * nll + eps * uniform).mean()))
+        s.supernet.register_forward_hook(hook, with_kwargs=True)
+    after_setup(s, install)
+    result = s.run()
+    m = len(s.space.options[0])
+    steps = [e["loss"] for e in result.events if e["type"] == "step"]
+    assert eps > 0 and len(seen) == m * len(steps)
+    assert steps == pytest.approx([np.mean(seen[t * m:(t + 1) * m]) for t in range(len(steps))], rel=1e-5)
+
+
 # -- random search with weight sharing ------------------------------------------------------------
 def test_random_ws_paths_are_uniform_and_the_best_full_score_wins():
     s = make("random", "nb201-small", epochs=1, n_train=600, batch_size=2, n_candidates=4, n_top=2)

@@ -135,6 +135,16 @@ def test_run_events_and_latency_pressure(digits, table):
         return [e["value"] for e in events if e["type"] == "metric" and e["name"] == "expected_latency_ms"][-1]
     assert final(heavy.events) < final(light.events)  # the latency term pushes towards fast paths
 
+    def parts(events):
+        """Per architecture step: (its loss, the task_loss and latency_loss metrics logged with it)."""
+        arch = [e["loss"] for e in events if e["type"] == "step" and e["phase"] == "arch"]
+        metric = lambda n: [e["value"] for e in events if e["type"] == "metric" and e["name"] == n]  # noqa: E731
+        return list(zip(arch, metric("task_loss"), metric("latency_loss")))
+    # the latency part of the architecture loss is what it adds to the task loss: 0 without one
+    assert parts(light.events) and all(lat == 0 and loss == pytest.approx(task) for loss, task, lat in parts(light.events))
+    assert all(loss == pytest.approx(task + lat, abs=1e-5) for loss, task, lat in parts(heavy.events))
+    assert any(abs(lat) > 0.01 for _, _, lat in parts(heavy.events))
+
 
 def _strip(events):
     return [{k: v for k, v in e.items() if k not in ("t", "wall")} for e in events]
