@@ -229,3 +229,33 @@ def test_the_validation_stream_draws_from_the_runs_own_generator(digits):
         search.finish = reseeded
         evals.append([(e["choices"], e["score"]) for e in search.run().events if e["type"] == "eval"])
     assert evals[0] and evals[0] == evals[1]
+
+
+def test_ties_go_to_the_earlier_better_candidate_and_the_best_score_is_logged(digits):
+    """Scores stubbed: partial scores A .5, B .7, C .7, D .2; the top two (B, C) both score .9
+    on the full pass. The best so far (what an interrupted run returns) stays B when C only ties
+    it; the winner is B, the first of the best (not the largest tuple); `best_valid_acc_shared`
+    is .9."""
+    search = RandomSearchWS("nb201-small", digits, progress=False, device="cpu",
+                            **{**TINY, "n_candidates": 4, "n_top": 2})
+    A, B, C, D = (1, 1, 1), (2, 2, 2), (3, 3, 3), (4, 4, 4)
+    partial, best_during_final = {A: 0.5, B: 0.7, C: 0.7, D: 0.2}, []
+
+    def finish():
+        draws = iter([A, B, C, D])
+        search.sample = lambda: next(draws)
+
+        def score(choices, n_batches, stream):
+            if n_batches == search.config.eval_batches:
+                return partial[tuple(choices)]
+            best_during_final.append(tuple(search.best))
+            return 0.9
+        search.score = score
+        return type(search).finish(search)
+    search.finish = finish
+    events = search.run().events
+    assert best_during_final and set(best_during_final) == {B}
+    assert [tuple(e["choices"]) for e in events if e["type"] == "eval" and e["metric"] == "valid_acc_shared"] == [B, C]
+    genotype = [e for e in events if e["type"] == "genotype"][-1]
+    assert tuple(genotype["choices"]) == B
+    assert [e["value"] for e in events if e["type"] == "metric" and e["name"] == "best_valid_acc_shared"] == [0.9]
