@@ -82,3 +82,26 @@ def test_alpha_is_logged_right_after_every_alpha_every_th_weight_step(name):
         last_step = max(e["step"] for e in before if e["type"] == "step" and e["phase"] == "weights")
         assert any(e["type"] == "alpha" and e["step"] in (last_step, last_step + 1) for e in before[-6:]), \
             f"epoch ending after step {last_step} has no alpha event"
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_builds_its_head_for_the_datas_classes(name):
+    """A 12-class task (digits with two labels moved to classes 10 and 11): every network the
+    method trains outputs 12 logits, and the run completes (a head fixed at 10 outputs would
+    fail on labels 10 and 11, or silently drop classes)."""
+    import dataclasses as dc
+    from nasbench.data import load
+    digits = load("digits", n_train=64, seed=0)
+    move = lambda s: dc.replace(s, y=torch.where(s.y >= 8, s.y + 2, s.y))  # noqa: E731
+    data = dc.replace(digits, train=move(digits.train), valid=move(digits.valid), test=move(digits.test),
+                      num_classes=12)
+    warmup = {"warmup_epochs": 0} if name in ("fbnet", "pc-darts") else {}
+    s = make(name, **{"epochs": 1, **warmup, **SIZES.get(name, {})})
+    widths = []
+
+    def install(s):
+        getattr(s, NET.get(name, "supernet")).register_forward_hook(lambda m, a, out: widths.append(out.shape[-1]))
+    after_setup(s, install)
+    s.data = data
+    assert s.run().status == "completed"
+    assert widths and set(widths) == {12}
