@@ -487,3 +487,13 @@ def test_with_var_op_a_free_conv_left_out_of_a_step_is_not_moved(digits, small):
     w1, g1 = after_first[0]
     assert g1.abs().sum() > 0, "conv1 of block 0 ran in step 1"
     assert torch.equal(search.net.W[1].detach(), w1)
+
+
+def test_the_ranking_is_kept_best_first_as_the_evals_scored_it(digits):
+    """`search.scored`, the ranking notebooks read: every one of the n_random architectures with
+    the SMASH score its `eval` event logged, best first."""
+    search = Smash(None, digits, progress=False, device="cpu", **{**TINY, "standalone": 0, "n_random": 6})
+    events = search.run().events
+    logged = [(e["score"], tuple(e["choices"])) for e in events if e["type"] == "eval"]
+    assert len(search.scored) == len(logged) == 6
+    assert [(s, tuple(c)) for s, c in search.scored] == sorted(logged, key=lambda t: -t[0])
