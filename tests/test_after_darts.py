@@ -583,6 +583,20 @@ def test_nasp_search_keeps_two_edges_per_node_on_the_darts_cell(digits):
         assert sum(len(list(inc)) > 2 for _, _, inc in search.space.nodes()) >= 2, "nodes with a choice"
 
 
+def test_nasp_logs_the_edges_it_drops_as_none_wherever_none_sits_in_the_op_list(digits):
+    """The path NASP's `sample` events show: the kept op of every kept edge, and `none` for the
+    edges the two-per-node rule drops, also on a DARTS cell whose op list has `none` second."""
+    from nasbench.spaces.darts import DartsSpace
+    space = DartsSpace(steps=2, ops=("skip_connect", "none", "sep_conv_3x3", "avg_pool_3x3"))
+    search = Nasp(space, digits, progress=False, **{**TINY, "epochs": 1})
+    events = search.run().events
+    for e in (e for e in events if e["type"] == "sample"):
+        for _, _, incoming in space.nodes():
+            incoming = list(incoming)
+            assert sum(e["choices"][d] == space.none for d in incoming) == len(incoming) - 2
+    assert space.none == 1 and any(len(list(inc)) > 2 for _, _, inc in space.nodes())
+
+
 def test_darts_minus_builds_darts_supernet_weights_seed_for_seed():
     """With beta = 0 DARTS- is DARTS: built from the same seed its supernet holds DARTS' weights
     (the reduction edges' auxiliary skips draw from a forked RNG) and the RNG is left where DARTS
