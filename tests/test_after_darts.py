@@ -73,6 +73,17 @@ def test_gdas_gradient_reaching_alpha_is_the_straight_through_gradient_by_hand(t
     np.testing.assert_allclose(alpha.grad.numpy()[0], expected, rtol=1e-9, atol=1e-12)
 
 
+def test_gdas_noise_that_overflows_the_softmax_is_drawn_again():
+    """The official code redraws Gumbel noise until the softmax is finite: noise of 3e38 at
+    tau = 0.1 overflows float32, and a fresh draw gives a finite one-hot sample."""
+    alpha = torch.zeros(3, 5)
+    torch.manual_seed(0)
+    h, index = straight_through_gumbel(alpha, 0.1, g=torch.full((3, 5), 3e38))
+    assert torch.isfinite(h).all()
+    assert h.detach().sum(-1).tolist() == [1.0] * 3 and h.detach().max(-1).values.tolist() == [1.0] * 3
+    assert index.tolist() == h.detach().argmax(-1).tolist()
+
+
 def test_gdas_temperature_goes_linearly_from_10_to_0_1():
     gdas = get_method("gdas")("nb201-small", load("digits", n_train=128, seed=0), epochs=5,
                               progress=False)
