@@ -197,6 +197,9 @@ def main() -> None:
     parser.add_argument("--names", default=None,
                         help="a fresh run of only the mutants named in this file (one per line), e.g. "
                              "the survivors of an earlier run against today's tests")
+    parser.add_argument("--sample", type=int, default=None,
+                        help="a fresh run of N mutants drawn at random (seed 0) from all of the module's: an "
+                             "unbiased estimate of its score when the whole run does not fit")
     parser.add_argument("--score", action="store_true", help="print the scores of build/mutants/<module>.json")
     parser.add_argument("--collect", action="store_true", help="only (re)write build/mutants/<module>.json "
                         "from the scratch copy's results (after a run that was stopped from outside)")
@@ -236,6 +239,8 @@ def main() -> None:
         where = scratch_copy(args.module)
     if args.names:
         args.more = [n.strip() for n in Path(args.names).read_text().splitlines() if n.strip()]
+    if args.sample:
+        args.more = draw_sample(where, args.sample)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # mutmut sets the path itself
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     t0 = time.time()
@@ -253,6 +258,21 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
     write_summary(args.module, where, round((time.time() - t0) / 60, 1))
+
+
+def draw_sample(where: Path, n: int) -> list[str]:
+    """n mutant names drawn uniformly (seed 0) from every mutant of the scratch copy: mutmut
+    first generates the mutants and collects its test statistics (a run filtered to no mutant
+    stops right after that), then the draw."""
+    import random
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", "1", "no-such-mutant"], cwd=where,
+                   env=env, capture_output=True)
+    names = sorted(n for names in results(where).values() for n in names)
+    if not names:
+        raise SystemExit("mutmut generated no mutants (see `mutmut run` in " + str(where) + ")")
+    return sorted(random.Random(0).sample(names, min(n, len(names))))
 
 
 def write_summary(module: str, where: Path, minutes: float | None) -> None:
