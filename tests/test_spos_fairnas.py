@@ -246,3 +246,142 @@ def test_cli_runs_on_the_cpu_preset(name, tmp_path, capsys):
     assert events[0]["config"]["preset"] == "cpu"
     evals = [e for e in events if e["type"] == "eval"]
     assert {e["generation"] for e in evals} == {0, 1} and all("flops" in e for e in evals)
+
+
+# -- what the second mutation run left open: the loss, the search settings, BN recalibration --------
+def test_spos_step_loss_is_label_smoothed_cross_entropy(digits):
+    """The official train.py's CrossEntropyLabelSmooth(0.1): each step's loss is
+    -(1 - eps) log p_y - eps / K sum_k log p_k, averaged over the batch, written out here from
+    the path's logits at the weights before the step."""
+    batches, losses = [], []
+
+    def check(w, step):
+        (path,) = w.paths
+        x, y = batches[-1]
+        net = copy.deepcopy(w.method.supernet)
+        net.load_state_dict(w.state)
+        with torch.no_grad():
+            logp = torch.log_softmax(net(x, choices=path), 1)           # (B, K)
+        eps = 0.1
+        by_hand = -((1 - eps) * logp[torch.arange(len(y)), y] + eps * logp.mean(1)).mean()
+        losses.append((float(by_hand), step))
+
+    watcher = StepWatcher(check)
+    spos = get_method("spos")("chain-small", digits, steps=2, callbacks=[watcher], **{**TINY, "generations": 0})
+    watcher.method = spos
+    real_batches = spos.batches
+
+    def recording_batches(*args):
+        for x, y in real_batches(*args):
+            batches.append((x, y))
+            yield x, y
+    spos.batches = recording_batches
+    assert spos.config.label_smoothing == 0.1
+    events = spos.run().events
+    logged = [e["loss"] for e in events if e["type"] == "step"]
+    assert logged == pytest.approx([loss for loss, _ in losses], rel=1e-5) and len(logged) == 2
+
+
+def test_one_generation_is_a_search(digits):
+    """generations=1: the first population is scored and the best of it is returned."""
+    run = get_method("spos")("chain-small", digits, steps=2, **TINY).run()
+    evals = [e for e in run.events if e["type"] == "eval"]
+    assert [e["generation"] for e in evals] == [0, 0, 0]          # population 3
+    assert {e["metric"] for e in evals} == {"valid_acc_shared"}
+    best = max(evals, key=lambda e: e["score"])
+    assert run.best_choices == best["choices"]
+    (top,) = [e["value"] for e in run.events if e["type"] == "metric" and e["name"] == "best_valid_acc_shared"]
+    assert top == best["score"]
+    assert [e["type"] for e in run.events[-3:]] == ["genotype", "metric", "run_end"]
+
+
+def test_search_settings_and_the_flops_budget_reach_the_evolution(digits, monkeypatch):
+    """Every search setting goes to `evolve` as set (none left at evolve's own defaults), with the
+    budget lo + fraction * (hi - lo) over the FLOPs of every path of the space, counted here."""
+    import nasbench.methods.spos as spos_module
+    from nasbench.evaluate.cost import count_flops
+    space = get_space("chain-small")
+    flops = [count_flops(space.build(c, C=4, in_channels=1), (1, 8, 8)) for c in space.enumerate()]
+    lo, hi = min(flops), max(flops)
+    calls, real = [], spos_module.evolve
+
+    def spy(*args, **kw):
+        calls.append(kw)
+        return real(*args, **kw)
+    monkeypatch.setattr(spos_module, "evolve", spy)
+    settings = dict(population=4, generations=2, parents=2, mutations=3, crossovers=2, mutation_prob=0.3,
+                    flops_budget=0.4)
+    run = get_method("spos")("chain-small", digits, steps=1, **{**TINY, **settings}).run()
+    (kw,) = calls
+    assert {k: kw.get(k) for k in settings if k != "flops_budget"} == {k: v for k, v in settings.items()
+                                                                      if k != "flops_budget"}
+    assert kw["budget"] == pytest.approx(lo + 0.4 * (hi - lo))
+    evals = [e for e in run.events if e["type"] == "eval"]
+    assert {e["generation"] for e in evals} == {0, 1}
+    assert all(e["flops"] <= lo + 0.4 * (hi - lo) for e in evals)
+
+
+def test_a_candidates_score_reestimates_bn_on_shuffled_training_batches(digits):
+    """score(path) re-estimates BN for the path (the statistics the supernet holds do not
+    matter), on training batches shuffled by the run's generator (the same generator state: the
+    same statistics; another state: other ones); recalibrate=False scores with the statistics as
+    they are and leaves them alone."""
+    spos = get_method("spos")("chain-small", digits, steps=3, **{**TINY, "generations": 0, "recal_batches": 2})
+    spos.run()
+    path = (1, 3, 0)
+    bn = [m for m in spos.supernet.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    stats = lambda: torch.cat([m.running_mean for m in bn] + [m.running_var for m in bn]).clone()  # noqa: E731
+    state = spos.generator.get_state()
+    first = spos.score(path)
+    estimated = stats()
+    with torch.no_grad():                                   # stale statistics, far off
+        for m in bn:
+            m.running_mean.add_(5.0)
+            m.running_var.mul_(10.0)
+    spos.generator.set_state(state)
+    assert spos.score(path) == first
+    assert torch.equal(stats(), estimated)
+    spos.score(path)                                        # the generator has moved on
+    assert not torch.equal(stats(), estimated)
+    with torch.no_grad():
+        for m in bn:
+            m.running_mean.add_(5.0)
+    held = stats()
+    spos.score(path, recalibrate=False)
+    assert torch.equal(stats(), held)
+
+
+def test_search_again_after_the_run_extends_the_same_log(digits):
+    """Train only (generations=0), then `search(generations=1, population=2)`: the overrides are
+    used, and the log stays one valid run whose run_end comes after the new generation."""
+    spos = get_method("spos")("chain-small", digits, steps=2, **{**TINY, "generations": 0})
+    first = spos.run()
+    assert not [e for e in first.events if e["type"] == "eval"]
+    result = spos.search(generations=1, population=2)
+    events = spos.events
+    assert not validate(events)
+    evals = [e for e in events if e["type"] == "eval"]
+    assert [e["generation"] for e in evals] == [0, 0]
+    assert result.best_score == max(e["score"] for e in evals)
+    assert [e["type"] for e in events[-3:]] == ["genotype", "metric", "run_end"]
+    assert events[-1]["best"] == events[-3]["arch"]
+
+
+def test_a_search_stopped_by_ctrl_c_returns_the_best_scored_so_far(digits):
+    """Stopped in generation 3, the run returns the best candidate of generations 0-2, the first
+    of equal scores (scripted scores: 0.5 in generation 0, 0.7 in 1, 0.7 again and less in 2)."""
+    spos = get_method("spos")("chain-small", digits, steps=1, **{**TINY, "generations": 4, "parents": 3,
+                                                                  "mutations": 2, "crossovers": 1})
+    scores = iter([0.1, 0.5, 0.2, 0.3, 0.7, 0.1, 0.7, 0.2, 0.3, 0.0, 0.0, 0.0])
+    spos.score = lambda choices: next(scores)
+    evals = []
+
+    def stop(event):
+        if event["type"] == "eval":
+            if event["generation"] == 3:
+                raise KeyboardInterrupt
+            evals.append(event)
+    spos.callbacks.append(stop)
+    result = spos.run()
+    assert result.status == "interrupted" and len(evals) == 9
+    assert result.best_choices == evals[4]["choices"]      # 0.7, generation 1
