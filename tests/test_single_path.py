@@ -177,3 +177,73 @@ def test_l2_skips_batch_norm_and_the_cpu_preset_has_the_lr_its_note_states(digit
     assert sum(len(g["params"]) for g in search.optimizer.param_groups) == len(list(search.supernet.parameters()))
     assert search.optimizer.param_groups[0]["lr"] == pytest.approx(0.016)
     assert "0.128" in search.Config.NOTES["cpu"] and "0.016 at batch 32" in search.Config.NOTES["cpu"]
+
+
+# -- what the second mutation run left open: the lr staircase, R's form, the final score -------------
+def test_lr_decays_by_0_97_every_lr_decay_epochs_as_a_staircase(digits):
+    """lr = base_lr * batch / 256 * 0.97 ** floor(step / (lr_decay_epochs * steps_per_epoch)),
+    read from the step events (6 steps an epoch, decay every 3 steps here); the state (alpha,
+    R, norms) is logged right after every log_every-th step."""
+    events = run(digits, epochs=2, lr_decay_epochs=0.5, log_every=4).events
+    assert [e["step"] for e in events if e["type"] == "alpha"] == [3, 7, 11]
+    lrs = [e["lr"] for e in events if e["type"] == "step"]
+    lr0 = 0.128 * 16 / 256                                     # the CPU preset's base lr, batch 16
+    assert lrs == pytest.approx([lr0 * 0.97 ** (s // 3) for s in range(12)], rel=1e-9)
+
+
+@pytest.mark.parametrize("form, expected", [("lut", 1.0 + 1.0 + 0.1 + 4.0),
+                                            # k3e3: R(k5e3) * R(k3e6) / R(k5e6); skip: 0
+                                            ("official", 1.0 + 3.0 * 2.0 / 4.0 + 0.0 + 4.0)])
+def test_the_runtime_in_the_loss_has_the_configured_form(digits, form, expected):
+    """Decisions k3e3, skip, k5e6 forced by the thresholds; R from the table by hand (base 1 ms)."""
+    search = get_method("single-path")("chain-small", digits, table=table(), runtime_form=form, **TINY)
+    search.setup()
+    big = 1e6
+    with torch.no_grad():
+        first, second, third = search.supernet.layers
+        first.t5x5.fill_(big), first.t100c.fill_(big)            # no ring, no second half: k3 e3
+        second.t50c.fill_(big)                                   # the layer left out: skip
+        third.t5x5.fill_(-big), third.t100c.fill_(-big)          # everything kept: k5 e6
+    space = get_space("chain-small")
+    assert [space.options[d][c] for d, c in enumerate(search.supernet.decide())] == \
+        ["mbconv_k3_e3", "skip", "mbconv_k5_e6"]
+    assert float(search.runtime()) == pytest.approx(expected)
+
+
+def test_supernet_width_classes_and_rmsprop_decay_follow_the_config(digits):
+    """C sets the stem's width, the data set's class count the head's, rmsprop_decay the
+    optimiser's decay (a 3-class data set, C=4, decay 0.5: none of them the defaults)."""
+    import dataclasses
+    three = dataclasses.replace(digits, num_classes=3)
+    search = get_method("single-path")("chain-small", three, table=table(), rmsprop_decay=0.5, **TINY)
+    search.setup()
+    assert search.supernet(digits.train.x[:2]).shape == (2, 3)
+    assert search.supernet.stem[0].out_channels == 4
+    assert {g["decay"] for g in search.optimizer.param_groups} == {0.5}
+
+
+def test_final_score_is_the_accuracy_over_the_whole_validation_split(digits):
+    """finish(): the decisions' accuracy with the supernet's weights, counted here over all 300
+    validation images (two batches of the scorer's 256), and their latency from the table by
+    hand (base 1 ms + each layer's entry)."""
+    data = datasets.load("digits", n_train=600, seed=0)
+    search = get_method("single-path")("chain-small", data, table=table(), seed=0, **{**TINY, "epochs": 1})
+    events = search.run().events
+    (found,) = [e for e in events if e["type"] == "eval"]
+    search.supernet.eval()
+    with torch.no_grad():
+        right = (search.supernet(data.valid.x).argmax(1) == data.valid.y).numpy()
+    assert len(right) == 300 and found["metric"] == "valid_acc_supernet"
+    assert found["score"] == pytest.approx(right.mean())
+    latency = 1.0 + sum(LUT[d][c] for d, c in enumerate(found["choices"]))
+    assert found["latency_ms"] == pytest.approx(latency)
+    (metric,) = [e["value"] for e in events if e["type"] == "metric" and e["name"] == "found_latency_ms"]
+    assert metric == pytest.approx(latency)
+
+
+def test_a_table_of_another_space_is_refused_by_name(digits):
+    other = LatencyTable(space="chain-other", device="cpu", threads=1, torch_version="test", batch_size=1,
+                         lut=LUT[:2], spread=[[0.0] * 5] * 2, base_ms=1.0)
+    search = get_method("single-path")("chain-small", digits, table=other, **TINY)
+    with pytest.raises(ConfigError, match="the latency table is for chain-other, not chain-small"):
+        search.setup()
