@@ -370,3 +370,45 @@ def test_the_search_child_has_the_official_aux_head_after_the_last_reduction(dig
     search = get_method("enas")("enas:nodes=2", digits, progress=False, epochs=1, batch_size=32, C=8, layers=3)
     search.setup()
     assert search.supernet.aux_head is not None
+
+
+# -- the shared-weight update, by hand ---------------------------------------------------------
+@pytest.mark.parametrize("grad_clip", [None, 0.05])
+def test_a_weight_step_is_nesterov_sgd_on_ce_plus_aux_with_l2_on_every_weight(digits, grad_clip):
+    """One step of phase 1 by hand (src/utils.py get_train_ops): the loss CE + 0.4 CE(aux head)
+    of the sampled child, its gradient (clipped to norm `grad_clip` when set), plus 2 * l2_reg * w
+    on EVERY shared weight, the ones off the child too (TF gives them a zero gradient, not none);
+    the first Nesterov step from an empty buffer moves w by -lr (1 + momentum) d. The reference is
+    a copy of the supernet differentiated here (dropout off: keep_prob 1)."""
+    import copy
+    search = get_method("enas")("enas:nodes=2", digits, progress=False, device="cpu", epochs=2, C=4,
+                                layers=1, batch_size=16, keep_prob=1.0, l2_reg=0.05, train_every=2,
+                                grad_clip=grad_clip)
+    search._seed_everything()
+    search.setup()
+    net = copy.deepcopy(search.supernet)
+    x, y = search.data.train.x[:16], search.data.train.y[:16]
+    search.batches = lambda: iter([(x, y)])
+    search.train_epoch(0)
+    choices = next(e for e in search.events if e["type"] == "sample")["choices"]
+    c = search.config
+    net.train()
+    ce = nn.functional.cross_entropy(net(x, choices=choices), y)
+    aux = nn.functional.cross_entropy(net.aux_logits, y)
+    params = list(net.parameters())
+    raw = torch.autograd.grad(ce + 0.4 * aux, params, allow_unused=True, retain_graph=True)
+    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, raw)]
+    if grad_clip is not None:
+        norm = float(torch.cat([g.flatten() for g in grads]).norm())
+        assert norm > 10 * grad_clip, "the clip must be active"
+        grads = [g * grad_clip / (norm + 1e-6) for g in grads]
+    lr = c.lr_max
+    off_child = 0
+    for (name, p), g, after in zip(net.named_parameters(), grads, search.supernet.parameters()):
+        expected = p.detach() - lr * (1 + c.momentum) * (g + 2 * c.l2_reg * p.detach())
+        assert torch.allclose(after.detach(), expected, atol=1e-6, rtol=1e-5), name
+        off_child += bool(g.abs().sum() == 0 and p.abs().sum() > 0)
+    assert off_child > 0, "some weights are off the child (decayed, not left alone)"
+    # the aux head's share of the step is far above the tolerance: dropping it would show
+    g_aux = [g for g in torch.autograd.grad(aux, params, allow_unused=True) if g is not None]
+    assert lr * (1 + c.momentum) * 0.4 * max(float(g.abs().max()) for g in g_aux) > 1e-3
