@@ -127,3 +127,49 @@ def test_resume_gives_the_uninterrupted_run(table, tmp_path):
     resumed = FBNet(SPACE, "digits", progress=False, out=tmp_path, resume=True, **kw).run()
     strip = lambda ev: [{k: v for k, v in e.items() if k not in ("t", "wall")} for e in ev]  # noqa: E731
     assert strip(resumed.events) == strip(full.events)
+
+
+# -- what the second mutation run left open ---------------------------------------------------------
+def test_latency_loss_none_is_plain_cross_entropy(table):
+    """latency_loss="none" (the ablation without the latency term): L = CE, by hand."""
+    s = FBNet(SPACE, "digits", progress=False, latency_table=table, latency_loss="none", n_train=160)
+    s.setup()
+    masks = [F.one_hot(torch.tensor(0), len(o)).float() for o in s.space.options]
+    loss, ce = s.loss(torch.zeros(2, 10), torch.tensor([1, 2]), masks)
+    assert float(loss) == float(ce) == pytest.approx(math.log(10))
+
+
+def test_theta_trains_on_full_reshuffled_batches_and_the_latency_metric_is_the_difference(table):
+    """Each search epoch theta takes floor(n_valid / B) steps on full batches of the 20% split (64
+    images, B = 24: 2 steps), drawn in a new order each epoch; the `latency_loss` metric is the
+    arch loss minus its cross-entropy."""
+    s = FBNet(SPACE, "digits", progress=False, latency_table=table, epochs=3, warmup_epochs=1, batch_size=24,
+              n_train=320)
+    theta_batches = []
+    forward = s.forward
+
+    def spy(x, tau, detach_theta):
+        if not detach_theta:
+            theta_batches.append((s.epoch, x.clone()))
+        return forward(x, tau, detach_theta)
+    s.forward = spy
+    events = s.run().events
+    assert len(s.data.valid) == 64
+    assert [(e, len(x)) for e, x in theta_batches] == [(1, 24), (1, 24), (2, 24), (2, 24)]
+    assert not torch.equal(theta_batches[0][1], theta_batches[2][1])
+    arch = [e["loss"] for e in events if e["type"] == "step" and e["phase"] == "arch"]
+    ce = [e["value"] for e in events if e["type"] == "metric" and e["name"] == "task_loss"]
+    latency = [e["value"] for e in events if e["type"] == "metric" and e["name"] == "latency_loss"]
+    assert len(arch) == len(ce) == len(latency) == 4
+    assert latency == pytest.approx([a - c for a, c in zip(arch, ce)], rel=1e-5)
+
+
+def test_gumbel_softmax_draws_from_the_generator_it_is_given_and_clamps_u_at_zero(monkeypatch):
+    """Equal generators give equal samples and leave the global RNG alone; u = 0 exactly (which
+    torch.rand can return) is clamped, so g is finite and m = softmax(theta / tau)."""
+    state = torch.get_rng_state()
+    a = gumbel_softmax(THETA, 1.0, torch.Generator().manual_seed(5))
+    b = gumbel_softmax(THETA, 1.0, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b) and torch.equal(torch.get_rng_state(), state)
+    monkeypatch.setattr(torch, "rand", lambda shape, **kw: torch.zeros(shape))
+    assert torch.allclose(gumbel_softmax(THETA, 2.0), F.softmax(THETA / 2.0, 0))
