@@ -393,8 +393,14 @@ def test_a_weight_step_is_nesterov_sgd_on_ce_plus_aux_with_l2_on_every_weight(di
     choices = next(e for e in search.events if e["type"] == "sample")["choices"]
     c = search.config
     net.train()
-    ce = nn.functional.cross_entropy(net(x, choices=choices), y)
+    logits = net(x, choices=choices)
+    ce = nn.functional.cross_entropy(logits, y)
     aux = nn.functional.cross_entropy(net.aux_logits, y)
+    # the step event: the child's CE (not the aux total), its accuracy counted here, epoch 0's lr
+    (step,) = [e for e in search.events if e["type"] == "step"]
+    assert step["phase"] == "weights" and step["lr"] == c.lr_max
+    assert step["loss"] == pytest.approx(float(ce.detach()), rel=1e-6)
+    assert step["acc"] == sum(int(logits[i].argmax()) == int(y[i]) for i in range(len(y))) / len(y)
     params = list(net.parameters())
     raw = torch.autograd.grad(ce + 0.4 * aux, params, allow_unused=True, retain_graph=True)
     grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, raw)]
@@ -412,3 +418,56 @@ def test_a_weight_step_is_nesterov_sgd_on_ce_plus_aux_with_l2_on_every_weight(di
     # the aux head's share of the step is far above the tolerance: dropping it would show
     g_aux = [g for g in torch.autograd.grad(aux, params, allow_unused=True) if g is not None]
     assert lr * (1 + c.momentum) * 0.4 * max(float(g.abs().max()) for g in g_aux) > 1e-3
+
+
+def test_the_controller_trains_after_every_train_every_th_epoch(digits):
+    """main.py: `epoch` counts the epochs done (from 1) and the controller trains when
+    epoch % controller_train_every == 0: with train_every 3, after the 3rd and the 6th epoch."""
+    search = get_method("enas")("enas:nodes=2", digits, progress=False, device="cpu", epochs=6, C=4,
+                                layers=1, batch_size=16, train_every=3)
+    search._seed_everything()
+    search.setup()
+    x, y = search.data.train.x[:16], search.data.train.y[:16]
+    search.batches = lambda: iter([(x, y)])
+    after = []
+    for epoch in range(6):
+        search.train_controller = lambda: after.append(epoch)  # noqa: B023 (called inside the loop)
+        search.train_epoch(epoch)
+    assert after == [2, 5]
+
+
+def test_a_controller_phase_logs_each_step_and_ends_on_the_policys_greedy_mode(digits):
+    """With every child's accuracy 0.25 (stubbed), each controller step event has acc 0.25 and
+    the controller's lr; the phase's genotype is the greedy decode: at every decision the most
+    likely choice given the ones before it (the controller's own conditional probabilities)."""
+    search = get_method("enas")("enas:nodes=2", digits, progress=False, device="cpu", C=4, layers=1,
+                                batch_size=16, train_steps=2, num_aggregate=2, entropy_weight=0.0)
+    search._seed_everything()
+    search.setup()
+    search.reward = lambda choices, x, y: 0.25
+    search.train_controller()
+    steps = [e for e in search.events if e["type"] == "step"]
+    assert [(e["phase"], e["acc"], e["lr"]) for e in steps] == [("controller", 0.25, 0.0035)] * 2
+    (genotype,) = [e["choices"] for e in search.events if e["type"] == "genotype"]
+    with torch.no_grad():
+        probs = search.controller(genotype).probs
+    assert len(genotype) > 10
+    assert [int(np.argmax(p)) for p in probs] == genotype
+
+
+def test_derive_keeps_the_first_of_equally_good_children_and_ranks_a_space_of_exactly_rank_limit():
+    """Sec. 2.2 "Deriving Architectures": the best of n_derive sampled children, the first one on
+    a tie (every child's accuracy stubbed to 0.5); a space of exactly `rank_limit` cells is ranked
+    cell by cell (27 log-probabilities)."""
+    digits = datasets.load("digits", n_train=128, seed=0)
+    search = get_method("enas")(TINY_NB201, digits, progress=False, device="cpu", C=4, layers=1,
+                                batch_size=16, n_derive=6, rank_limit=27, eval_batches=1)
+    search._seed_everything()
+    search.setup()
+    search.reward = lambda choices, x, y: 0.5
+    search.finish()
+    evals = [e for e in search.events if e["type"] == "eval"]
+    derived = [e for e in evals if e["metric"] == "valid_acc_minibatch"]
+    assert len(derived) == 6 and max(e["choices"] for e in derived) != derived[0]["choices"]
+    assert list(search.best) == derived[0]["choices"]
+    assert len([e for e in evals if e["metric"] == "controller_log_prob"]) == 27
