@@ -385,3 +385,23 @@ def test_a_search_stopped_by_ctrl_c_returns_the_best_scored_so_far(digits):
     result = spos.run()
     assert result.status == "interrupted" and len(evals) == 9
     assert result.best_choices == evals[4]["choices"]      # 0.7, generation 1
+
+
+def test_flops_bins_include_their_edges_and_allow_500_draws_before_falling_back(digits, monkeypatch):
+    """train.py `get_uniform_sample_cand`: a path is taken for bin [l, r] when l <= FLOPs <= r; after
+    500 uniform paths outside the bin, one more uniform path is returned (stubbed bin and costs)."""
+    spos = get_method("spos")("chain-small", digits, flops_sampler="scaled", **TINY)
+    spos._seed_everything()
+    spos.setup()
+    draws, real = [], spos.space.sample
+    monkeypatch.setattr(spos.space, "sample", lambda rng: (draws.append(1), real(rng))[1])
+    spos.flops_bins = lambda: [(10.0, 20.0)]
+    for edge in (10.0, 20.0):
+        monkeypatch.setattr(type(spos), "bin_cost", property(lambda self, edge=edge: lambda path: edge))
+        draws.clear()
+        spos.sample_path()
+        assert len(draws) == 1, edge
+    monkeypatch.setattr(type(spos), "bin_cost", property(lambda self: lambda path: 5.0))
+    draws.clear()
+    spos.sample_path()
+    assert len(draws) == 501
