@@ -665,3 +665,52 @@ def test_snas_genotype_is_genotype_edge_all_every_edge_its_argmax_none_included(
     net = search.space.build(choices, C=4, layers=3, num_classes=10, in_channels=1)
     assert net(torch.randn(2, 1, 8, 8)).shape == (2, 10)
     assert search.space.decode(search.space.encode(choices)) == tuple(choices)
+
+
+# -- round four: what the third mutation run found unpinned --------------------------------
+def test_nasp_alpha_starts_at_one_half_plus_a_1e_3_jitter(digits):
+    """model_search.py: alphas = torch.ones / 2, plus the 1e-3 * randn jitter of NOTES["paper"]:
+    every entry within 5 sigma of 0.5, the spread of the 80 draws about 1e-3."""
+    search = Nasp("darts:steps=2", digits, progress=False, **TINY)
+    search._seed_everything()
+    search.setup()
+    alpha = torch.stack(list(search.alpha)).detach()
+    assert alpha.numel() == 80 and float((alpha - 0.5).abs().max()) < 5e-3
+    assert 0.7e-3 < float(alpha.std()) < 1.3e-3
+
+
+def test_pc_darts_edge_normalisation_is_a_softmax_of_beta_over_each_nodes_incoming_edges(digits):
+    """Eq. (4) on the NB201 cell (4 nodes, 6 edges): the scale of edge (i, j) is
+    exp(beta_ij) / sum over the edges (k, j) into the same node of exp(beta_kj), by hand."""
+    search = get_method("pc-darts")("nb201", digits, progress=False, **TINY)
+    search._seed_everything()
+    search.setup()
+    b = np.random.default_rng(0).normal(size=len(search.space.decisions))
+    with torch.no_grad():
+        for p, v in zip(search.beta, b):
+            p.fill_(float(v))
+    edges = search.space.edges
+    assert len(edges) == 6
+    expected = [np.exp(b[d]) / sum(np.exp(b[e]) for e, (_, k) in enumerate(edges) if k == j)
+                for d, (_, j) in enumerate(edges)]
+    assert [float(s.detach()) for s in search.edge_scale()] == pytest.approx(expected, rel=1e-6)
+
+
+def test_pc_darts_beta_starts_like_alpha_at_1e_3_randn(digits):
+    """train_search.py: betas_normal = 1e-3 * torch.randn(14), as alpha: 28 draws of the DARTS
+    cell, none beyond 5 sigma, their spread about 1e-3."""
+    search = get_method("pc-darts")("darts", digits, progress=False, **TINY)
+    search._seed_everything()
+    search.setup()
+    beta = torch.stack(list(search.beta)).detach()
+    assert beta.numel() == 28 and float(beta.abs().max()) < 5e-3
+    assert 0.5e-3 < float(beta.std()) < 1.5e-3
+
+
+def test_pc_darts_settings_it_cannot_use_are_config_errors_that_say_why(digits):
+    from nasbench.methods import ConfigError
+    from nasbench.methods.pc_darts import incoming_edges
+    with pytest.raises(ConfigError, match="C/K must be even"):
+        get_method("pc-darts")("darts:steps=2", digits, progress=False, **{**TINY, "K": 8}).setup()
+    with pytest.raises(ConfigError, match="needs a cell space"):
+        incoming_edges(get_space("oneshot"))
