@@ -141,8 +141,8 @@ def test_latency_loss_none_is_plain_cross_entropy(table):
 
 def test_theta_trains_on_full_reshuffled_batches_and_the_latency_metric_is_the_difference(table):
     """Each search epoch theta takes floor(n_valid / B) steps on full batches of the 20% split (64
-    images, B = 24: 2 steps), drawn in a new order each epoch; the `latency_loss` metric is the
-    arch loss minus its cross-entropy."""
+    images, B = 24: 2 steps), drawn in a new order each epoch by the run's generator; the
+    `latency_loss` metric is the arch loss minus its cross-entropy."""
     s = FBNet(SPACE, "digits", progress=False, latency_table=table, epochs=3, warmup_epochs=1, batch_size=24,
               n_train=320)
     theta_batches = []
@@ -153,8 +153,15 @@ def test_theta_trains_on_full_reshuffled_batches_and_the_latency_metric_is_the_d
             theta_batches.append((s.epoch, x.clone()))
         return forward(x, tau, detach_theta)
     s.forward = spy
+    generators, batches = [], s.data.valid.batches
+
+    def valid_batches(*args, **kw):
+        generators.append(kw.get("generator"))
+        return batches(*args, **kw)
+    s.data.valid.batches = valid_batches
     events = s.run().events
     assert len(s.data.valid) == 64
+    assert generators and all(g is s.generator for g in generators)  # the run's own generator
     assert [(e, len(x)) for e, x in theta_batches] == [(1, 24), (1, 24), (2, 24), (2, 24)]
     assert not torch.equal(theta_batches[0][1], theta_batches[2][1])
     arch = [e["loss"] for e in events if e["type"] == "step" and e["phase"] == "arch"]

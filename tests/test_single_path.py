@@ -247,3 +247,19 @@ def test_a_table_of_another_space_is_refused_by_name(digits):
     search = get_method("single-path")("chain-small", digits, table=other, **TINY)
     with pytest.raises(ConfigError, match="the latency table is for chain-other, not chain-small"):
         search.setup()
+
+
+
+def test_a_one_image_validation_split_it_gets_right_scores_one(digits):
+    """The score is correct / total, also for a single image (labelled with the supernet's own
+    prediction after the run, then scored again)."""
+    import dataclasses
+    search = get_method("single-path")("chain-small", digits, table=table(), **{**TINY, "epochs": 1})
+    search.run()
+    x = digits.valid.x[:1]
+    search.supernet.eval()
+    with torch.no_grad():
+        label = search.supernet(x).argmax(1)
+    search.data = dataclasses.replace(search.data, valid=datasets.Split(x, label))
+    search.finish()
+    assert [e["score"] for e in search.events if e["type"] == "eval"][-1] == 1.0
