@@ -431,3 +431,23 @@ def test_weight_step_leaves_ops_that_did_not_run_bit_identical():
     assert search.config.momentum > 0 and search.config.weight_decay > 0
     assert search.run().status == "completed"
     assert any(checked), "no op with a momentum buffer sat a step out"
+
+
+def test_parameter_free_share_of_a_genotype_with_a_single_op(monkeypatch):
+    """nb201-small (3 edges) with alpha held at none, none, avg_pool: the genotype keeps one op,
+    a parameter-free one, so the collapse signal's share is 1 (not 1 / 2)."""
+    import nasbench.methods.darts as darts
+    monkeypatch.setattr(darts, "dominant_eigenvalue", lambda *a, **k: 1.0)
+    search = get_method("darts")("nb201-small", load("digits", n_train=64), steps=1, batch_size=16, C=4,
+                                 layers=1, arch_lr=0.0, hessian_every=1, progress=False, device="cpu")
+    setup = search.setup
+
+    def held_alpha():
+        setup()
+        with torch.no_grad():
+            for a, best in zip(search.alpha, (0, 0, 4)):
+                a.copy_(torch.eye(5)[best] * 10)
+    search.setup = held_alpha
+    events = search.run().events
+    (share,) = [e["value"] for e in events if e.get("name") == "parameter_free_share"]
+    assert share == 1.0
