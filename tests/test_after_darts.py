@@ -714,3 +714,22 @@ def test_pc_darts_settings_it_cannot_use_are_config_errors_that_say_why(digits):
         get_method("pc-darts")("darts:steps=2", digits, progress=False, **{**TINY, "K": 8}).setup()
     with pytest.raises(ConfigError, match="needs a cell space"):
         incoming_edges(get_space("oneshot"))
+
+
+def test_pc_darts_resume_after_the_warm_up_restores_the_trained_beta_and_its_adam_state(digits, tmp_path):
+    """The resume test above stops PC-DARTS after its warm-up epoch, where beta and the
+    architecture Adam are still as set up; here alpha and beta train from epoch 0, so the
+    checkpoint must hold the trained beta and the Adam moments of alpha and beta."""
+    kw = dict(progress=False, device="cpu", **TINY, warmup_epochs=0)
+    Method = get_method("pc-darts")
+    full = Method("nb201-small", digits, out=tmp_path / "full", **kw).run()
+    stop_at = full.steps - 2
+
+    def stop(event):
+        if event["type"] == "step" and event["step"] == stop_at:
+            raise KeyboardInterrupt
+
+    assert Method("nb201-small", digits, out=tmp_path / "cut", callbacks=[stop], **kw).run().status == "interrupted"
+    resumed = Method("nb201-small", digits, out=tmp_path / "cut", resume=True, **kw).run()
+    assert resumed.status == "completed"
+    assert strip_times(read_events(tmp_path / "cut" / "events.jsonl")) == strip_times(full.events)
