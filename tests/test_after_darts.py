@@ -733,3 +733,39 @@ def test_pc_darts_resume_after_the_warm_up_restores_the_trained_beta_and_its_ada
     resumed = Method("nb201-small", digits, out=tmp_path / "cut", resume=True, **kw).run()
     assert resumed.status == "completed"
     assert strip_times(read_events(tmp_path / "cut" / "events.jsonl")) == strip_times(full.events)
+
+
+@pytest.mark.parametrize("form", ["log", "linear"])
+def test_snas_resource_penalty_of_a_mixed_sample_by_hand(digits, form):
+    """Z = a on sep_conv_3x3 and 1 - a on `none` on every edge (none costs nothing), so each
+    edge's (Z.size, Z.FLOPs, Z.MAC) is a * the op's counts. a = 1.5 / (the normal edges' size)
+    puts Z.size of the normal cell at 1.5: the log form takes log 1.5 there (only values below 1
+    count as 1). The linear form: 0.43 (2 Z.size + Z.FLOPs / 4000 + Z.MAC / 100). Both per edge,
+    divided by the cells of its type (1 normal, 2 reductions), summed."""
+    import math
+    search = get_method("snas")("darts:steps=2", digits, progress=False, resource_form=form, **TINY)
+    search.setup()
+    ops = search.space.options[0]
+
+    def counts(C, h, s):
+        y = h // s
+        size = 2 * C * 9 + 2 * C * C
+        return size, size * y * y, y * y * ((7 if s == 1 else 10) * C + C) + size
+
+    a = 1.5 / counts(8, 8, 1)[0]
+    Z = torch.zeros(len(search.space.decisions), len(ops), dtype=torch.float64)
+    Z[:, ops.index("sep_conv_3x3")] = a
+    Z[:, search.space.none] = 1 - a
+
+    def edge(C, h, s):
+        v = [a * n for n in counts(C, h, s)]
+        if form == "log":
+            return sum(math.log(max(x, 1.0)) for x in v) / 3
+        return 0.43 * (2 * v[0] + v[1] / 4000 + v[2] / 100)
+
+    sources = [j for i in range(2, 4) for j in range(i)]
+    normal = sum(edge(8, 8, 1) for _ in sources)
+    reduce = sum(edge(C, h, 2) if j < 2 else edge(C, h // 2, 1) for C, h in ((16, 8), (32, 4)) for j in sources)
+    assert math.log(a * counts(8, 8, 1)[0]) == pytest.approx(math.log(1.5))
+    search.resource = search.resource.double()
+    assert float(search.resource_penalty(Z)) == pytest.approx(normal / 1 + reduce / 2, rel=1e-9)
