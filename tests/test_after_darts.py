@@ -769,3 +769,12 @@ def test_snas_resource_penalty_of_a_mixed_sample_by_hand(digits, form):
     assert math.log(a * counts(8, 8, 1)[0]) == pytest.approx(math.log(1.5))
     search.resource = search.resource.double()
     assert float(search.resource_penalty(Z)) == pytest.approx(normal / 1 + reduce / 2, rel=1e-9)
+
+
+def test_snas_pools_at_stride_1_move_2_y2_c_and_at_stride_2_5_y2_c():
+    """SNAS/operations.py: a 3x3 pool has no weights, FLOPs 9 y^2 C, MAC 2 y^2 C at stride 1 and
+    5 y^2 C at stride 2 (y the output side), max and avg alike."""
+    from nasbench.methods.snas import op_resources
+    for pool in ("max_pool_3x3", "avg_pool_3x3"):
+        assert op_resources(pool, 16, 8, 1) == (0, 9 * 64 * 16, 2 * 64 * 16)
+        assert op_resources(pool, 16, 8, 2) == (0, 9 * 16 * 16, 5 * 16 * 16)
