@@ -778,3 +778,14 @@ def test_snas_pools_at_stride_1_move_2_y2_c_and_at_stride_2_5_y2_c():
     for pool in ("max_pool_3x3", "avg_pool_3x3"):
         assert op_resources(pool, 16, 8, 1) == (0, 9 * 64 * 16, 2 * 64 * 16)
         assert op_resources(pool, 16, 8, 2) == (0, 9 * 16 * 16, 5 * 16 * 16)
+
+
+def test_snas_dil_conv_and_relu_conv_bn_counts_at_both_strides():
+    """operations.py by hand (y the output side, FLOPs = size y^2): DilConv size C k^2 + C^2,
+    MAC y^2 (3C + C) + size at stride 1 and y^2 (6C + C) + size at stride 2; ReLUConvBN (NB201's
+    nor_conv) size C^2 k^2, MAC y^2 (C + C) + size and y^2 (4C + C) + size."""
+    from nasbench.methods.snas import op_resources
+    assert op_resources("dil_conv_5x5", 16, 8, 2) == (656, 656 * 16, 16 * (6 * 16 + 16) + 656)
+    assert op_resources("dil_conv_5x5", 16, 8, 1) == (656, 656 * 64, 64 * (3 * 16 + 16) + 656)
+    assert op_resources("nor_conv_3x3", 16, 8, 1) == (2304, 2304 * 64, 64 * 32 + 2304)
+    assert op_resources("nor_conv_1x1", 16, 8, 2) == (256, 256 * 16, 16 * 80 + 256)
