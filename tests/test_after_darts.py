@@ -789,3 +789,6 @@ def test_snas_dil_conv_and_relu_conv_bn_counts_at_both_strides():
     assert op_resources("dil_conv_5x5", 16, 8, 1) == (656, 656 * 64, 64 * (3 * 16 + 16) + 656)
     assert op_resources("nor_conv_3x3", 16, 8, 1) == (2304, 2304 * 64, 64 * 32 + 2304)
     assert op_resources("nor_conv_1x1", 16, 8, 2) == (256, 256 * 16, 16 * 80 + 256)
+    from nasbench.methods import ConfigError
+    with pytest.raises(ConfigError, match="does not know the op 'conv_7x1_1x7'"):
+        op_resources("conv_7x1_1x7", 16, 8, 1)
