@@ -471,3 +471,52 @@ def test_derive_keeps_the_first_of_equally_good_children_and_ranks_a_space_of_ex
     assert len(derived) == 6 and max(e["choices"] for e in derived) != derived[0]["choices"]
     assert list(search.best) == derived[0]["choices"]
     assert len([e for e in evals if e["metric"] == "controller_log_prob"]) == 27
+
+
+def _set_up(space, data, **kw):
+    search = get_method("enas")(space, data, progress=False, device="cpu", C=4, layers=1, batch_size=16, **kw)
+    search._seed_everything()
+    search.setup()
+    return search
+
+
+def test_the_controllers_logits_are_divided_by_temperature_and_squashed_by_tanh_constant(digits):
+    """micro_controller.py: logits / temperature, then tanh_constant * tanh(.) (ops: divided by
+    op_tanh_reduce too), then the ops' fixed bias. Without tanh, the log-odds of the same
+    controller (same seed) given the same choices at temperatures 1, 2, 4 are raw + b, raw / 2 + b,
+    raw / 4 + b: the first gap is twice the second. With the weights blown up (tanh saturated), no
+    decision's probabilities differ by more than a factor exp(2 * 1.1) (ops: exp(2 * 0.44) times
+    their bias's, which stays below it)."""
+    runs = [_set_up("enas:nodes=2", digits, tanh_constant=None, temperature=t) for t in (None, 2.0, 4.0)]
+    choices = runs[0].space.sample(np.random.default_rng(0))
+    with torch.no_grad():
+        probs = [run.controller(choices).probs for run in runs]
+        for p1, p2, p4 in zip(*probs):
+            lo1, lo2, lo4 = (np.log(p) - np.log(p[0]) for p in (p1, p2, p4))
+            assert lo1 - lo2 == pytest.approx(2 * (lo2 - lo4), abs=1e-4)
+        gaps = [np.log(p1 / p2) - np.log(p1[0] / p2[0]) for p1, p2 in zip(probs[0], probs[1])]
+        assert max(float(np.abs(g).max()) for g in gaps) > 0.01, "temperature 2 changes the policy"
+        squashed = _set_up("enas:nodes=2", digits, tanh_constant=1.1)
+        for p in squashed.controller.parameters():
+            p.mul_(100.0)
+        probs = squashed.controller(choices).probs
+    assert max(float(p.max() / p.min()) for p in probs) <= math.exp(2 * 1.1) * (1 + 1e-5)
+
+
+def test_aux_weight_0_builds_no_aux_head(digits):
+    """`aux_weight: 0: no head` (the search script's --child_use_aux_heads off)."""
+    assert _set_up("enas:nodes=2", digits, aux_weight=0.0).supernet.aux_head is None
+    assert _set_up("enas:nodes=2", digits).supernet.aux_head is not None
+
+
+def test_shared_weight_scores_use_each_batchs_own_bn_statistics(digits):
+    """The supernet keeps no BN running averages (NAS-Bench-201's weight-sharing baselines; the
+    official child normalises with the batch): on the NB201 cell, which has no dropout, the eval
+    forward rank_every_cell scores with is the training forward."""
+    search = _set_up(TINY_NB201, digits)
+    x = search.data.valid.x[:16]
+    choices = TINY_NB201.sample(np.random.default_rng(0))
+    with torch.no_grad():
+        scored = search.supernet.eval()(x, choices=choices)
+        trained = search.supernet.train()(x, choices=choices)
+    assert torch.allclose(scored, trained, atol=1e-5)
