@@ -226,3 +226,73 @@ def test_an_architecture_step_pairs_two_different_paths(digits, table):
     for _ in range(20):
         s.arch_step(digits.valid.x[:32], digits.valid.y[:32])
         assert all(len(set(pair)) == 2 for pair in s.last_pairs), s.last_pairs
+
+
+# -- the weight loop: schedule, loss, which weights move ---------------------------------------
+def test_lr_is_a_per_batch_cosine_over_the_warm_up_then_over_the_search(digits, table):
+    """nas_manager.warm_up and the search's cosine, per batch t = epoch * n + batch: the warm-up
+    (W epochs) anneals warmup_lr to 0, then the search (E - W epochs) anneals lr to 0 again; with
+    W = 2 the second warm-up epoch continues the first one's curve."""
+    s = _search(digits, table, epochs=5, warmup_epochs=2, warmup_lr=0.05, lr=0.025)
+    n, W, E = s.steps_per_epoch, 2, 5
+    assert n > 1
+    for epoch in range(E):
+        for batch in range(n):
+            t = epoch * n + batch
+            if epoch < W:
+                want = 0.5 * 0.05 * (1 + math.cos(math.pi * t / (W * n)))
+            else:
+                want = 0.5 * 0.025 * (1 + math.cos(math.pi * (t - W * n) / ((E - W) * n)))
+            assert s.lr_at(epoch, batch) == pytest.approx(want, rel=1e-12), (epoch, batch)
+
+
+def test_weight_steps_are_label_smoothed_ce_and_move_only_the_paths_candidates(digits, table):
+    """Two warm-up weight steps. Each step event's loss is CE with label smoothing 0.1 computed
+    here from the supernet's logits, (1 - 0.1) (-log p_y) + 0.1 mean_k (-log p_k); across step 2
+    every candidate off its path keeps its weights bit for bit, also one that ran in step 1 (a
+    zero-filled gradient would let momentum and weight decay move it)."""
+    import re
+    s = _search(digits, table)
+    s._seed_everything()
+    s.setup()
+    batches = [(digits.train.x[i * 32:(i + 1) * 32], digits.train.y[i * 32:(i + 1) * 32]) for i in range(2)]
+    s.batches = lambda: iter(batches)
+    logits = []
+    s.supernet.register_forward_hook(lambda m, args, out: logits.append(out.detach().double()))
+    before_step = []
+    step = s.optimizer.step
+
+    def spy(*args, **kwargs):
+        before_step.append({n: p.detach().clone() for n, p in s.supernet.named_parameters()})
+        return step(*args, **kwargs)
+    s.optimizer.step = spy
+    s.train_epoch(0)
+    paths = [e["choices"] for e in s.events if e["type"] == "sample"]
+    losses = [e["loss"] for e in s.events if e["type"] == "step" and e["phase"] == "weights"]
+    assert len(paths) == len(losses) == len(logits) == 2
+    for z, (_, y), loss in zip(logits, batches, losses):
+        log_p = z - torch.logsumexp(z, 1, keepdim=True)
+        want = -(0.9 * log_p[torch.arange(len(y)), y] + 0.1 * log_p.mean(1)).mean()
+        assert loss == pytest.approx(float(want), rel=1e-5)
+    moved_in_1 = 0
+    for name, p in s.supernet.named_parameters():
+        m = re.match(r"layers\.(\d+)\.candidates\.(\d+)\.", name)
+        if m and paths[1][int(m[1])] != int(m[2]):
+            assert torch.equal(p.detach(), before_step[1][name]), name
+            moved_in_1 += paths[0][int(m[1])] == int(m[2])
+    assert moved_in_1 > 0, "some candidate ran in step 1 and not in step 2"
+
+
+def test_architecture_steps_follow_every_grad_update_arch_param_every_th_batch(digits, table):
+    """The official loop: after the first search epoch, an architecture step after batch i when
+    (i + 1) % grad_update_arch_param_every == 0; with 3 and 4 batches an epoch, after batch 2."""
+    s = _search(digits, table, epochs=4, warmup_epochs=1, grad_update_arch_param_every=3)
+    s._seed_everything()
+    s.setup()
+    assert s.steps_per_epoch == 4
+    at = []
+    s.arch_step = lambda x, y: at.append((s.epoch_now, s.step))
+    for epoch in range(4):
+        s.epoch_now = epoch
+        s.train_epoch(epoch)
+    assert at == [(2, 2 * 4 + 2), (3, 3 * 4 + 2)]
