@@ -792,3 +792,20 @@ def test_snas_dil_conv_and_relu_conv_bn_counts_at_both_strides():
     from nasbench.methods import ConfigError
     with pytest.raises(ConfigError, match="does not know the op 'conv_7x1_1x7'"):
         op_resources("conv_7x1_1x7", 16, 8, 1)
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")  # epochs without batches
+def test_darts_minus_each_epoch_sets_and_logs_its_beta(digits):
+    """Every auxiliary skip of the supernet carries beta(epoch) = 1 - epoch / epochs during the
+    epoch, and the epoch's `skip_beta` metric says so (4 epochs: 1, 0.75, 0.5, 0.25)."""
+    search = get_method("darts-minus")("nb201-small", digits, progress=False, **{**TINY, "epochs": 4})
+    search._seed_everything()
+    search.setup()
+    search.batches = lambda: iter([])
+    seen = []
+    for epoch in range(4):
+        search.train_epoch(epoch)
+        seen.append({float(m.beta) for m in search.supernet.modules() if isinstance(m, AuxiliarySkipEdge)})
+    assert seen == [{1.0}, {0.75}, {0.5}, {0.25}]
+    logged = [e["value"] for e in search.events if e["type"] == "metric" and e["name"] == "skip_beta"]
+    assert logged == [1.0, 0.75, 0.5, 0.25]

@@ -296,3 +296,49 @@ def test_architecture_steps_follow_every_grad_update_arch_param_every_th_batch(d
         s.epoch_now = epoch
         s.train_epoch(epoch)
     assert at == [(2, 2 * 4 + 2), (3, 3 * 4 + 2)]
+
+
+def test_alpha_starts_at_1e_3_randn_and_an_architecture_step_is_one_adam_step_then_the_rescale(digits, table):
+    """arch_init_ratio: alpha ~ 1e-3 N(0, 1). One architecture step from fresh Adam state (beta1
+    0: m = g, v bias-corrected to g^2) moves alpha_i by -lr g_i / (|g_i| + eps); the rescale then
+    subtracts one offset from both paths of the pair, so the pair's difference moves by exactly
+    -lr (g_a / (|g_a| + eps) - g_b / (|g_b| + eps)), g the gradient the step left in alpha.grad."""
+    lr, eps = 0.05, 1e-2
+    s = _search(digits, table, arch_lr=lr, arch_eps=eps, latency_loss="none")
+    s._seed_everything()
+    s.setup()
+    alpha = torch.cat([a.detach() for a in s.alpha])
+    assert float(alpha.abs().max()) < 5e-3 and 0.5e-3 < float(alpha.std()) < 1.5e-3
+    before = [a.detach().clone() for a in s.alpha]
+    s.arch_step(digits.valid.x[:32], digits.valid.y[:32])
+    checked = 0
+    for a, b, (on, off) in zip(s.alpha, before, s.last_pairs):
+        if a.grad is None:   # the Zero op was active: the layer is left alone
+            continue
+        adam = [float(a.grad[i]) / (abs(float(a.grad[i])) + eps) for i in (on, off)]
+        moved = float((a.detach()[on] - a.detach()[off]) - (b[on] - b[off]))
+        assert moved == pytest.approx(-lr * (adam[0] - adam[1]), rel=1e-4, abs=1e-7)
+        checked += abs(adam[0]) > 0.05
+    assert checked > 0
+
+
+def test_resume_after_architecture_steps_restores_alpha_and_its_adam_state(digits, table, tmp_path):
+    """The resume test above stops in epoch 2, resuming from the end of epoch 1, before the first
+    architecture step (they start after the first search epoch): alpha and its Adam are still as
+    set up there. Stopped in epoch 3, the checkpoint of epoch 2 must hold the trained alpha and the
+    Adam moments."""
+    full = _search(digits, table).run()
+
+    def stop(e):
+        if e["type"] == "step" and e["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    s = _search(digits, table)
+    s.out, s.callbacks = tmp_path / "run", [stop]
+    assert s.run().status == "interrupted"
+    assert any(e["type"] == "step" and e["phase"] == "arch" for e in s.events)
+    r = _search(digits, table)
+    r.out, r.resume = tmp_path / "run", True
+    resumed = r.run()
+    assert resumed.status == "completed"
+    assert _strip(resumed.events) == _strip(full.events)
