@@ -809,3 +809,22 @@ def test_darts_minus_each_epoch_sets_and_logs_its_beta(digits):
     assert seen == [{1.0}, {0.75}, {0.5}, {0.25}]
     logged = [e["value"] for e in search.events if e["type"] == "metric" and e["name"] == "skip_beta"]
     assert logged == [1.0, 0.75, 0.5, 0.25]
+
+
+def test_darts_alpha_starts_at_1e_3_randn(digits):
+    """quark0/darts model_search.py: alphas = 1e-3 * torch.randn(k, num_ops): 80 draws on the
+    2-step DARTS cell, none beyond 5 sigma, their spread about 1e-3."""
+    search = get_method("darts")("darts:steps=2", digits, progress=False, **TINY)
+    search._seed_everything()
+    search.setup()
+    alpha = torch.stack(list(search.alpha)).detach()
+    assert alpha.numel() == 80 and float(alpha.abs().max()) < 5e-3
+    assert 0.7e-3 < float(alpha.std()) < 1.3e-3
+
+
+@pytest.mark.parametrize("method", ["gdas", "snas", "pc-darts", "nasp"])
+def test_hessian_every_outside_the_darts_loop_is_a_config_error_that_names_the_loop(method, digits):
+    from nasbench.methods import ConfigError
+    search = get_method(method)("nb201-small", digits, progress=False, hessian_every=5, **TINY)
+    with pytest.raises(ConfigError, match=r"hessian_every is measured in the loop of darts, darts-minus; "):
+        search.setup()
