@@ -828,3 +828,15 @@ def test_hessian_every_outside_the_darts_loop_is_a_config_error_that_names_the_l
     search = get_method(method)("nb201-small", digits, progress=False, hessian_every=5, **TINY)
     with pytest.raises(ConfigError, match=r"hessian_every is measured in the loop of darts, darts-minus; "):
         search.setup()
+
+
+def test_a_space_whose_supernet_takes_no_other_edge_is_a_config_error_that_says_so(digits):
+    """A chain space under an unregistered name passes the family check; its supernet has no
+    `edge=`, so GDAS (which needs one) stops at setup with a message naming the space."""
+    import copy
+    from nasbench.methods import ConfigError
+    space = copy.copy(get_space("chain-small"))
+    space.name = "my-chain"
+    search = get_method("gdas")(space, digits, progress=False, **TINY)
+    with pytest.raises(ConfigError, match="needs a cell space whose supernet takes other edges.*my-chain has none"):
+        search.setup()
