@@ -840,3 +840,28 @@ def test_a_space_whose_supernet_takes_no_other_edge_is_a_config_error_that_says_
     search = get_method("gdas")(space, digits, progress=False, **TINY)
     with pytest.raises(ConfigError, match="needs a cell space whose supernet takes other edges.*my-chain has none"):
         search.setup()
+
+
+@pytest.mark.parametrize("method, nesterov", [("darts", False), ("pc-darts", False), ("gdas", True)])
+def test_the_first_weight_step_is_sgd_with_momentum_nesterov_only_for_gdas(method, nesterov, digits):
+    """quark0/darts: torch.optim.SGD(momentum 0.9, weight decay 3e-4), no Nesterov; GDAS.sh:
+    Nesterov. From an empty buffer the first step moves w by -lr (g + wd w), times (1 + momentum)
+    with Nesterov, g the (clipped) gradient the step left in .grad."""
+    search = get_method(method)("nb201-small", digits, progress=False, **TINY)
+    search._seed_everything()
+    search.setup()
+    c = search.config
+    x, y = search.data.train.x[:32], search.data.train.y[:32]
+    before = [p.detach().clone() for p in search.supernet.parameters()]
+    weights = [torch.softmax(torch.randn(len(o)), 0) for o in search.space.options]
+    search.weight_step(x, y, weights, c.lr)
+    factor = 1 + c.momentum if nesterov else 1.0
+    moved = 0
+    for p, w in zip(search.supernet.parameters(), before):
+        if p.grad is None:
+            assert torch.equal(p.detach(), w)
+            continue
+        expected = w - c.lr * factor * (p.grad + c.weight_decay * w)
+        assert torch.allclose(p.detach(), expected, atol=1e-7, rtol=1e-5)
+        moved += bool(p.grad.abs().max() > 1e-3)
+    assert moved > 0
