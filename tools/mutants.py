@@ -29,11 +29,13 @@ TESTS = {
                 "tests/test_proxyless.py", "tests/test_fbnet.py", "tests/test_single_path.py",
                 "tests/test_spos_fairnas.py", "tests/test_random_ws.py", "tests/test_oneshot.py",
                 "tests/test_enas.py", "tests/test_smash.py", "tests/test_search_base.py",
-                "tests/test_exercises.py"],
+                "tests/test_exercises.py", "tests/test_latency_aware.py"],
     "supernet": ["tests/test_superkernel.py", "tests/test_darts.py", "tests/test_after_darts.py",
                  "tests/test_smash.py", "tests/test_enas.py", "tests/test_loops.py"],
-    "evaluate": ["tests/test_zero_cost.py", "tests/test_latency.py", "tests/test_cost.py",
-                 "tests/test_ranking.py", "tests/test_evolution.py"],
+    "evaluate": ["tests/test_zero_cost.py", "tests/test_zero_cost_layers.py", "tests/test_latency.py",
+                 "tests/test_latency_devices.py", "tests/test_cost.py", "tests/test_ranking.py",
+                 "tests/test_evolution.py", "tests/test_hessian.py", "tests/test_oneshot.py",
+                 "tests/test_chain_space.py", "tests/test_proxyless.py"],
 }
 
 # the update rules: every method file but the shared plumbing (base.py: checkpoints, events, config
