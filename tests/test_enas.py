@@ -520,3 +520,33 @@ def test_shared_weight_scores_use_each_batchs_own_bn_statistics(digits):
         scored = search.supernet.eval()(x, choices=choices)
         trained = search.supernet.train()(x, choices=choices)
     assert torch.allclose(scored, trained, atol=1e-5)
+
+
+def test_the_fixed_op_bias_is_added_in_the_normal_cell_only(digits):
+    """micro_controller.py builds the normal cell's sampler with use_bias=True and the reduction
+    cell's with use_bias=False: with every learned weight at 0 (so every logit is 0), a normal-cell
+    op is drawn from softmax(0.25, 0.25, -0.25, ...) and a reduction-cell op uniformly."""
+    search = _set_up("enas:nodes=2", digits)
+    with torch.no_grad():
+        for p in search.controller.parameters():
+            p.zero_()
+        probs = search.controller(search.space.sample(np.random.default_rng(0))).probs
+    ops = [(name, p) for name, p in zip(search.space.decisions, probs) if name.endswith("_op")]
+    n = len(ops[0][1])
+    b = np.array([0.25, 0.25] + [-0.25] * (n - 2))
+    for name, p in ops:
+        expected = np.exp(b) / np.exp(b).sum() if name.startswith("normal:") else np.full(n, 1 / n)
+        np.testing.assert_allclose(p, expected, rtol=1e-5, err_msg=name)
+    assert {name.split(":")[0] for name, _ in ops} == {"normal", "reduce"}
+
+
+def test_the_reward_adds_entropy_weight_times_the_samples_entropy():
+    """Reinforce: reward = acc + entropy_weight * H, with H the sum over the sample's decisions of
+    -sum p log p (computed here from the probabilities the sample reports)."""
+    controller = Controller(TINY_NB201, lstm_size=8)
+    trainer = Reinforce(controller, bl_dec=0.9, entropy_weight=0.5, num_aggregate=1)
+    torch.manual_seed(0)
+    stats = trainer.step(lambda choices: 0.25)
+    H = sum(float(-(p * np.log(p)).sum()) for p in stats["probs"])
+    assert stats["entropy"] == pytest.approx(H, rel=1e-5)
+    assert stats["reward"] == pytest.approx(0.25 + 0.5 * H, rel=1e-5)

@@ -182,3 +182,13 @@ def test_tables_are_timed_with_torch_utils_benchmark(monkeypatch):
     measure_latency_table("chain-small", input_shape=(1, 8, 8), C=4, warmup=0, repeats=2, progress=False)
     n_options = sum(len(o) for o in get_space("chain-small").options)
     assert len(made) == n_options + 2  # every candidate, the skeleton (base), the empty call
+
+
+def test_the_cpu_is_named_by_its_cpuinfo_model_name(monkeypatch):
+    """A table records the CPU it was measured on: the text after the first ':' of /proc/cpuinfo's
+    `model name` line (tab and spaces stripped)."""
+    from pathlib import Path
+    real = Path.read_text
+    fake = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Fake CPU @ 2.00GHz: rev 3\n"
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: fake if str(self) == "/proc/cpuinfo" else real(self, *a, **k))
+    assert lat.device_name(torch.device("cpu")) == "Fake CPU @ 2.00GHz: rev 3"

@@ -163,3 +163,11 @@ def test_shared_budget_on_the_phone_returns_an_mbconv_network_near_the_front(met
     mine = table.predict(choices)
     best_within = max(a for a, l in zip(acc, lat) if l <= mine + 1e-9)
     assert best_within - truth.truth(result.best) < 0.1
+
+
+def test_a_phone_table_of_another_space_is_refused_not_swapped_for_chain_small(tmp_path):
+    """latency_table(space, device="pixel1") passes the space on: the phone's table is mapped onto
+    chain-small only, so asking it for another space is an error that names that space."""
+    from nasbench.evaluate.latency import latency_table
+    with pytest.raises(ValueError, match="not chain-shuffle"):
+        latency_table("chain-shuffle", device="pixel1", cache_dir=tmp_path)

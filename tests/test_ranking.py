@@ -108,3 +108,11 @@ def test_symmetric_kl_hand_case_and_identity():
     assert float(symmetric_kl(logits, logits)) == 0.0
     assert float(symmetric_kl(logits, logits + 3.0)) == pytest.approx(0.0, abs=1e-12)  # same softmax
     assert float(symmetric_kl(p, q)) == pytest.approx(float(symmetric_kl(q, p)))
+
+
+def test_two_points_have_a_rank_correlation_of_plus_or_minus_one():
+    """The smallest ranking there is: two candidates in the truth's order give tau = rho = 1, in
+    the reverse order -1 (scipy's values); one candidate has no order (nan)."""
+    assert kendall_tau([0.1, 0.2], [0.5, 0.9]) == stats.kendalltau([0.1, 0.2], [0.5, 0.9]).statistic == 1.0
+    assert spearman_rho([0.2, 0.1], [0.5, 0.9]) == pytest.approx(-1.0)
+    assert math.isnan(kendall_tau([0.1], [0.5]))

@@ -152,3 +152,10 @@ def test_paper_space_strided_layers_and_the_runtime_of_the_decisions():
     lut = [[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0, 0.5]] * 2
     assert float(net.runtime(lut, base=10.0)) == pytest.approx(10.0 + 2 * 3 * 2 / 4)
     assert float(net.runtime(lut, base=10.0, form="lut")) == pytest.approx(10.0 + 2 * (1.0 + 0.5))
+
+
+def test_the_superkernel_network_has_a_ten_class_head_and_rgb_input_by_default():
+    """The defaults are CIFAR-10's (as the other networks'): 3 input channels, 10 logits."""
+    net = SuperkernelNetwork(get_space("chain-small"), C=4)
+    with torch.no_grad():
+        assert net(torch.randn(2, 3, 8, 8)).shape == (2, 10)
