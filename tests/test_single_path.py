@@ -263,3 +263,13 @@ def test_a_one_image_validation_split_it_gets_right_scores_one(digits):
     search.data = dataclasses.replace(search.data, valid=datasets.Split(x, label))
     search.finish()
     assert [e["score"] for e in search.events if e["type"] == "eval"][-1] == 1.0
+
+
+def test_a_chain_space_without_mbconv_layers_is_refused_with_what_it_needs(digits):
+    """A space the name check cannot know (an unregistered name) whose layers are not the MBConv
+    set: setup stops with a ConfigError that says what Single-Path NAS needs."""
+    import copy
+    space = copy.copy(get_space("chain-shuffle"))
+    space.name = "my-shufflenet"
+    with pytest.raises(ConfigError, match="needs a chain space of MBConv"):
+        get_method("single-path")(space, digits, **TINY).run()

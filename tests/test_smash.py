@@ -497,3 +497,13 @@ def test_the_ranking_is_kept_best_first_as_the_evals_scored_it(digits):
     logged = [(e["score"], tuple(e["choices"])) for e in events if e["type"] == "eval"]
     assert len(search.scored) == len(logged) == 6
     assert [(s, tuple(c)) for s, c in search.scored] == sorted(logged, key=lambda t: -t[0])
+
+
+def test_a_space_without_memory_banks_is_refused_with_what_smash_needs(digits):
+    """A space the name check cannot know (an unregistered name) that has no memory banks:
+    setup stops with a ConfigError that names what SMASH needs."""
+    import copy
+    space = copy.copy(get_space("nb201-small"))
+    space.name = "my-cell"
+    with pytest.raises(ConfigError, match="memory-bank space"):
+        Smash(space, digits, progress=False, device="cpu", **TINY).run()
