@@ -84,7 +84,9 @@ class ProxylessConfig(SearchConfig):
     }
     NOTES: ClassVar[dict[str, str]] = {
         "paper": "Cai et al. 2019 / mit-han-lab/proxylessnas: ImageNet, 40 warm-up + 120 search epochs, "
-                 "batch 256, two-path binary gates, mul#log latency loss (alpha 0.2, beta 0.3)",
+                 "batch 256, two-path binary gates, mul#log latency loss (alpha 0.2, beta 0.3); unlike the "
+                 "official loop, a candidate off the sampled path gets no update (there its last gradient is "
+                 "applied again each weight step: docs/methods.md)",
         "cpu": "8 epochs (2 warm-up: the paper's 1/4) of batch 32, about notebook 10's 150-step budget on "
                "chain-small/digits-bench (~19 steps an epoch), so the cosine schedules end inside it; on digits "
                "in the cut space proxyless:stages=2,per_stage=3,stem_stride=1 (6 layers, 4 of them residual: a "
