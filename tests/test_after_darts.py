@@ -24,6 +24,14 @@ NB201_OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3
 AFTER_DARTS = ["gdas", "snas", "pc-darts", "nasp", "darts-minus"]
 
 
+def set_up(method, space, data, **kw):
+    """A search of `method` built, seeded and set up by hand (no run), as its loop would start."""
+    search = get_method(method)(space, data, progress=False, **kw)
+    search._seed_everything()
+    search.setup()
+    return search
+
+
 def edge_of(cls, C=4, stride=1, **kw):
     torch.manual_seed(0)
     build = lambda op, c=C: build_op(op, c, stride, affine=False)  # noqa: E731
@@ -163,10 +171,7 @@ def test_pc_darts_reduction_edge_pools_the_bypass():
 def test_pc_darts_genotype_reads_softmax_alpha_times_beta():
     """Node 3 of a 2-step DARTS cell: edge 0 has the strongest op by alpha alone, but its beta
     is small: with edge normalisation the genotype takes edges 1 and 2."""
-    search = get_method("pc-darts")("darts:steps=2", load("digits", n_train=128, seed=0),
-                                    progress=False, C=8, layers=3)
-    search._seed_everything()
-    search.setup()
+    search = set_up("pc-darts", "darts:steps=2", load("digits", n_train=128, seed=0), C=8, layers=3)
     with torch.no_grad():
         for a in search.alpha:
             a.zero_()
@@ -209,10 +214,7 @@ def test_nasp_proximal_step_is_a_one_hot_per_edge_and_two_edges_per_node_brute_f
 def nasp_one_step():
     """A NASP search on the DARTS cell set up by hand, its state before and after one step."""
     digits = load("digits", n_train=128, seed=0)
-    search = Nasp("darts:steps=2", digits, progress=False, C=4, layers=3, steps=1, batch_size=16,
-                  arch_lr=0.05)
-    search._seed_everything()
-    search.setup()
+    search = set_up("nasp", "darts:steps=2", digits, C=4, layers=3, steps=1, batch_size=16, arch_lr=0.05)
     before = {k: v.clone() for k, v in search.supernet.state_dict().items()}
     alpha_before = torch.stack(list(search.alpha)).detach().clone()
     search.train_epoch(0)
@@ -245,9 +247,7 @@ def test_nasp_alpha_update_uses_the_gradient_at_the_discrete_architecture():
     differentiated at alpha_bar = prox(alpha); NASP's arch step must leave exactly that in
     alpha.grad, which differs from the gradient at softmax(alpha)."""
     digits = load("digits", n_train=128, seed=0)
-    search = Nasp("nb201-small", digits, progress=False, C=4, layers=3, batch_size=16)
-    search._seed_everything()
-    search.setup()
+    search = set_up("nasp", "nb201-small", digits, C=4, layers=3, batch_size=16)
     reference = search.space.supernet(**search.net_kwargs())
     reference.load_state_dict(search.supernet.state_dict())
     xv, yv = next(search.endless(search.data.valid))
@@ -442,9 +442,7 @@ def test_snas_epoch_e_trains_at_tau_of_e_plus_1_over_epochs_and_the_last_at_tau_
 def test_snas_paper_defaults_are_the_iclr_release_batch_64_and_plain_sgd_on_alpha(digits):
     c = get_method("snas").Config
     assert (c.batch_size, c.arch_lr, c.arch_optimizer) == (64, 3e-4, "sgd")
-    snas = get_method("snas")("nb201-small", digits, progress=False, **TINY)
-    snas._seed_everything()
-    snas.setup()
+    snas = set_up("snas", "nb201-small", digits, **TINY)
     opt = snas.arch_optimizer
     assert type(opt) is torch.optim.SGD
     # one step is alpha - lr * grad: no momentum, no weight decay
@@ -490,9 +488,7 @@ def test_gdas_search_gives_each_cell_its_official_gradient_to_the_unsampled_entr
     unsampled entry h_j is added bare, so dL/dh_j = sum(dL/dout); on the DARTS cell
     (search_model_gdas_nasnet.py) only h_k * op_k(x) is added, so dL/dh_j = 0. Checked on an edge
     of the search's own supernet, with an input it sees in a forward, against those hand values."""
-    search = get_method("gdas")(space, digits, progress=False, **TINY)
-    search._seed_everything()
-    search.setup()
+    search = set_up("gdas", space, digits, **TINY)
     edge = next(m for m in search.supernet.modules() if isinstance(m, SampledEdge))
     seen = []
     handle = edge.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
@@ -552,9 +548,7 @@ def test_nasp_l2_term_adds_twice_l2_alpha_bar_times_burden_to_the_alpha_gradient
     exactly that, with the shares counted here from freshly built ops."""
     grads = {}
     for l2 in (0.0, 0.7):
-        search = Nasp("darts:steps=2", digits, progress=False, l2=l2, **TINY)
-        search._seed_everything()
-        search.setup()
+        search = set_up("nasp", "darts:steps=2", digits, l2=l2, **TINY)
         bar = search.discrete()
         batch = next(search.endless(search.data.valid))
         search.arch_step(*batch)
@@ -671,9 +665,7 @@ def test_snas_genotype_is_genotype_edge_all_every_edge_its_argmax_none_included(
 def test_nasp_alpha_starts_at_one_half_plus_a_1e_3_jitter(digits):
     """model_search.py: alphas = torch.ones / 2, plus the 1e-3 * randn jitter of NOTES["paper"]:
     every entry within 5 sigma of 0.5, the spread of the 80 draws about 1e-3."""
-    search = Nasp("darts:steps=2", digits, progress=False, **TINY)
-    search._seed_everything()
-    search.setup()
+    search = set_up("nasp", "darts:steps=2", digits, **TINY)
     alpha = torch.stack(list(search.alpha)).detach()
     assert alpha.numel() == 80 and float((alpha - 0.5).abs().max()) < 5e-3
     assert 0.7e-3 < float(alpha.std()) < 1.3e-3
@@ -682,9 +674,7 @@ def test_nasp_alpha_starts_at_one_half_plus_a_1e_3_jitter(digits):
 def test_pc_darts_edge_normalisation_is_a_softmax_of_beta_over_each_nodes_incoming_edges(digits):
     """Eq. (4) on the NB201 cell (4 nodes, 6 edges): the scale of edge (i, j) is
     exp(beta_ij) / sum over the edges (k, j) into the same node of exp(beta_kj), by hand."""
-    search = get_method("pc-darts")("nb201", digits, progress=False, **TINY)
-    search._seed_everything()
-    search.setup()
+    search = set_up("pc-darts", "nb201", digits, **TINY)
     b = np.random.default_rng(0).normal(size=len(search.space.decisions))
     with torch.no_grad():
         for p, v in zip(search.beta, b):
@@ -699,9 +689,7 @@ def test_pc_darts_edge_normalisation_is_a_softmax_of_beta_over_each_nodes_incomi
 def test_pc_darts_beta_starts_like_alpha_at_1e_3_randn(digits):
     """train_search.py: betas_normal = 1e-3 * torch.randn(14), as alpha: 28 draws of the DARTS
     cell, none beyond 5 sigma, their spread about 1e-3."""
-    search = get_method("pc-darts")("darts", digits, progress=False, **TINY)
-    search._seed_everything()
-    search.setup()
+    search = set_up("pc-darts", "darts", digits, **TINY)
     beta = torch.stack(list(search.beta)).detach()
     assert beta.numel() == 28 and float(beta.abs().max()) < 5e-3
     assert 0.5e-3 < float(beta.std()) < 1.5e-3
@@ -798,9 +786,7 @@ def test_snas_dil_conv_and_relu_conv_bn_counts_at_both_strides():
 def test_darts_minus_each_epoch_sets_and_logs_its_beta(digits):
     """Every auxiliary skip of the supernet carries beta(epoch) = 1 - epoch / epochs during the
     epoch, and the epoch's `skip_beta` metric says so (4 epochs: 1, 0.75, 0.5, 0.25)."""
-    search = get_method("darts-minus")("nb201-small", digits, progress=False, **{**TINY, "epochs": 4})
-    search._seed_everything()
-    search.setup()
+    search = set_up("darts-minus", "nb201-small", digits, **{**TINY, "epochs": 4})
     search.batches = lambda: iter([])
     seen = []
     for epoch in range(4):
@@ -814,9 +800,7 @@ def test_darts_minus_each_epoch_sets_and_logs_its_beta(digits):
 def test_darts_alpha_starts_at_1e_3_randn(digits):
     """quark0/darts model_search.py: alphas = 1e-3 * torch.randn(k, num_ops): 80 draws on the
     2-step DARTS cell, none beyond 5 sigma, their spread about 1e-3."""
-    search = get_method("darts")("darts:steps=2", digits, progress=False, **TINY)
-    search._seed_everything()
-    search.setup()
+    search = set_up("darts", "darts:steps=2", digits, **TINY)
     alpha = torch.stack(list(search.alpha)).detach()
     assert alpha.numel() == 80 and float(alpha.abs().max()) < 5e-3
     assert 0.7e-3 < float(alpha.std()) < 1.3e-3
@@ -847,9 +831,7 @@ def test_the_first_weight_step_is_sgd_with_momentum_nesterov_only_for_gdas(metho
     """quark0/darts: torch.optim.SGD(momentum 0.9, weight decay 3e-4), no Nesterov; GDAS.sh:
     Nesterov. From an empty buffer the first step moves w by -lr (g + wd w), times (1 + momentum)
     with Nesterov, g the (clipped) gradient the step left in .grad."""
-    search = get_method(method)("nb201-small", digits, progress=False, **TINY)
-    search._seed_everything()
-    search.setup()
+    search = set_up(method, "nb201-small", digits, **TINY)
     c = search.config
     x, y = search.data.train.x[:32], search.data.train.y[:32]
     before = [p.detach().clone() for p in search.supernet.parameters()]

@@ -372,6 +372,13 @@ def test_the_search_child_has_the_official_aux_head_after_the_last_reduction(dig
     assert search.supernet.aux_head is not None
 
 
+def _set_up(space, data, **kw):
+    search = get_method("enas")(space, data, progress=False, device="cpu", C=4, layers=1, batch_size=16, **kw)
+    search._seed_everything()
+    search.setup()
+    return search
+
+
 # -- the shared-weight update, by hand ---------------------------------------------------------
 @pytest.mark.parametrize("grad_clip", [None, 0.05])
 def test_a_weight_step_is_nesterov_sgd_on_ce_plus_aux_with_l2_on_every_weight(digits, grad_clip):
@@ -381,11 +388,8 @@ def test_a_weight_step_is_nesterov_sgd_on_ce_plus_aux_with_l2_on_every_weight(di
     the first Nesterov step from an empty buffer moves w by -lr (1 + momentum) d. The reference is
     a copy of the supernet differentiated here (dropout off: keep_prob 1)."""
     import copy
-    search = get_method("enas")("enas:nodes=2", digits, progress=False, device="cpu", epochs=2, C=4,
-                                layers=1, batch_size=16, keep_prob=1.0, l2_reg=0.05, train_every=2,
-                                grad_clip=grad_clip)
-    search._seed_everything()
-    search.setup()
+    search = _set_up("enas:nodes=2", digits, epochs=2, keep_prob=1.0, l2_reg=0.05, train_every=2,
+                     grad_clip=grad_clip)
     net = copy.deepcopy(search.supernet)
     x, y = search.data.train.x[:16], search.data.train.y[:16]
     search.batches = lambda: iter([(x, y)])
@@ -423,10 +427,7 @@ def test_a_weight_step_is_nesterov_sgd_on_ce_plus_aux_with_l2_on_every_weight(di
 def test_the_controller_trains_after_every_train_every_th_epoch(digits):
     """main.py: `epoch` counts the epochs done (from 1) and the controller trains when
     epoch % controller_train_every == 0: with train_every 3, after the 3rd and the 6th epoch."""
-    search = get_method("enas")("enas:nodes=2", digits, progress=False, device="cpu", epochs=6, C=4,
-                                layers=1, batch_size=16, train_every=3)
-    search._seed_everything()
-    search.setup()
+    search = _set_up("enas:nodes=2", digits, epochs=6, train_every=3)
     x, y = search.data.train.x[:16], search.data.train.y[:16]
     search.batches = lambda: iter([(x, y)])
     after = []
@@ -440,10 +441,7 @@ def test_a_controller_phase_logs_each_step_and_ends_on_the_policys_greedy_mode(d
     """With every child's accuracy 0.25 (stubbed), each controller step event has acc 0.25 and
     the controller's lr; the phase's genotype is the greedy decode: at every decision the most
     likely choice given the ones before it (the controller's own conditional probabilities)."""
-    search = get_method("enas")("enas:nodes=2", digits, progress=False, device="cpu", C=4, layers=1,
-                                batch_size=16, train_steps=2, num_aggregate=2, entropy_weight=0.0)
-    search._seed_everything()
-    search.setup()
+    search = _set_up("enas:nodes=2", digits, train_steps=2, num_aggregate=2, entropy_weight=0.0)
     search.reward = lambda choices, x, y: 0.25
     search.train_controller()
     steps = [e for e in search.events if e["type"] == "step"]
@@ -460,10 +458,7 @@ def test_derive_keeps_the_first_of_equally_good_children_and_ranks_a_space_of_ex
     a tie (every child's accuracy stubbed to 0.5); a space of exactly `rank_limit` cells is ranked
     cell by cell (27 log-probabilities)."""
     digits = datasets.load("digits", n_train=128, seed=0)
-    search = get_method("enas")(TINY_NB201, digits, progress=False, device="cpu", C=4, layers=1,
-                                batch_size=16, n_derive=6, rank_limit=27, eval_batches=1)
-    search._seed_everything()
-    search.setup()
+    search = _set_up(TINY_NB201, digits, n_derive=6, rank_limit=27, eval_batches=1)
     search.reward = lambda choices, x, y: 0.5
     search.finish()
     evals = [e for e in search.events if e["type"] == "eval"]
@@ -471,13 +466,6 @@ def test_derive_keeps_the_first_of_equally_good_children_and_ranks_a_space_of_ex
     assert len(derived) == 6 and max(e["choices"] for e in derived) != derived[0]["choices"]
     assert list(search.best) == derived[0]["choices"]
     assert len([e for e in evals if e["metric"] == "controller_log_prob"]) == 27
-
-
-def _set_up(space, data, **kw):
-    search = get_method("enas")(space, data, progress=False, device="cpu", C=4, layers=1, batch_size=16, **kw)
-    search._seed_everything()
-    search.setup()
-    return search
 
 
 def test_the_controllers_logits_are_divided_by_temperature_and_squashed_by_tanh_constant(digits):

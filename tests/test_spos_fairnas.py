@@ -178,6 +178,17 @@ def test_spos_step_leaves_unsampled_blocks_bit_identical(digits):
     assert checked  # some unsampled blocks had momentum and still did not move
 
 
+def record_batches(method, into):
+    """Wrap `method.batches` so that every training batch it hands out is appended to `into`."""
+    real = method.batches
+
+    def recording(*args):
+        for x, y in real(*args):
+            into.append((x, y))
+            yield x, y
+    method.batches = recording
+
+
 def test_fairnas_gradient_is_the_sum_of_single_path_gradients(digits):
     batches = []
     results = []
@@ -203,14 +214,7 @@ def test_fairnas_gradient_is_the_sum_of_single_path_gradients(digits):
     watcher = StepWatcher(check)
     fair = get_method("fairnas")("chain-small", digits, steps=2, callbacks=[watcher], **TINY)
     watcher.method = fair
-    real_batches = fair.batches
-
-    def recording_batches(*args):
-        for x, y in real_batches(*args):
-            batches.append((x, y))
-            yield x, y
-
-    fair.batches = recording_batches
+    record_batches(fair, batches)
     assert fair.config.label_smoothing == 0.0  # the reference above uses plain cross-entropy
     assert fair.run().status == "completed"
     assert results == [0, 1]
@@ -269,13 +273,7 @@ def test_spos_step_loss_is_label_smoothed_cross_entropy(digits):
     watcher = StepWatcher(check)
     spos = get_method("spos")("chain-small", digits, steps=2, callbacks=[watcher], **{**TINY, "generations": 0})
     watcher.method = spos
-    real_batches = spos.batches
-
-    def recording_batches(*args):
-        for x, y in real_batches(*args):
-            batches.append((x, y))
-            yield x, y
-    spos.batches = recording_batches
+    record_batches(spos, batches)
     assert spos.config.label_smoothing == 0.1
     events = spos.run().events
     logged = [e["loss"] for e in events if e["type"] == "step"]

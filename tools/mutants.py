@@ -48,6 +48,14 @@ MUTATE = {"methods": [f"nasbench/methods/{f.name}" for f in sorted((ROOT / "nasb
 DESELECT = "not cli_runs_on_the_cpu_preset and not resume and not checkpoint and not interrupt"
 
 
+def mutmut_env() -> dict[str, str]:
+    """The environment of a `mutmut` call: one torch thread, and no PYTHONPATH (mutmut sets the
+    path to its mutants itself)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    return env
+
+
 def scratch_copy(module: str) -> Path:
     """build/mutants/<module>/: the committed tree (HEAD: the package, the tests, the notebooks
     test_exercises reads), so edits in progress in the work tree never leak into a run."""
@@ -243,8 +251,7 @@ def main() -> None:
         args.more = [n.strip() for n in Path(args.names).read_text().splitlines() if n.strip()]
     if args.sample:
         args.more = draw_sample(where, args.sample)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # mutmut sets the path itself
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = mutmut_env()
     t0 = time.time()
     if args.collect:
         write_summary(args.module, where, None)
@@ -267,8 +274,7 @@ def draw_sample(where: Path, n: int) -> list[str]:
     first generates the mutants and collects its test statistics (a run filtered to no mutant
     stops right after that), then the draw."""
     import random
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = mutmut_env()
     subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", "1", "no-such-mutant"], cwd=where,
                    env=env, capture_output=True)
     names = sorted(n for names in results(where).values() for n in names)
